@@ -1,0 +1,41 @@
+"""The `unionpose` command. Thin: each verb lives in `unionpose.commands.<verb>` and calls the library."""
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+# The verbs, in the order `unionpose --help` lists them. Each module defines `add_parser(subparsers)`, which registers
+# its sub-parser and sets `func(args) -> int` as the default.
+COMMANDS = (
+    "skeleton",
+)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="unionpose", description=__doc__.splitlines()[0])
+    from unionpose import __version__
+
+    parser.add_argument("--version", action="version", version=f"unionpose {__version__}")
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name in COMMANDS:
+        importlib.import_module(f"unionpose.commands.{name}").add_parser(subparsers)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 2
+    try:
+        return int(args.func(args) or 0)
+    except (FileNotFoundError, ValueError) as error:
+        # Library errors carry the file, record and field; show them without a traceback.
+        print(f"unionpose {args.command}: error: {error}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

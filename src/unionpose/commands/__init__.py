@@ -1,0 +1,1 @@
+"""One module per `unionpose` verb; see `unionpose.cli`."""

@@ -1,0 +1,1 @@
+"""Data layer: dataset readers, validation, the union mixture, top-down transforms and the SimCC codec."""

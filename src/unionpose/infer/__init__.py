@@ -1,0 +1,1 @@
+"""Inference: the Predictor, image/video sources, tracking, output writers and drawing."""

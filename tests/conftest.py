@@ -1,0 +1,29 @@
+"""Shared test fixtures: where the real data lives, and a skip with a clear reason when it is absent."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED = REPO.parent / "shared"
+DATA = SHARED / "data"
+FIXTURES = DATA / "fixtures"
+REFERENCE = SHARED / "reference"
+
+
+def require(path: Path) -> Path:
+    """Return `path`, or skip the test naming the missing file (the shared data is read-only and may be absent)."""
+    if not path.exists():
+        pytest.skip(f"shared data not found: {path} (expected ../shared beside the repository)")
+    return path
+
+
+@pytest.fixture
+def fixtures_dir() -> Path:
+    return require(FIXTURES)
+
+
+@pytest.fixture
+def reference_dir() -> Path:
+    return require(REFERENCE)
