@@ -9,6 +9,9 @@ import sys
 # its sub-parser and sets `func(args) -> int` as the default.
 COMMANDS = (
     "skeleton",
+    "models",
+    "convert",
+    "score",
 )
 
 

@@ -5,10 +5,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import safetensors.torch
 import torch
-from safetensors import SafetensorError
+from safetensors import SafetensorError, safe_open
 
+from unionpose.models.model_file import FORMAT as MODEL_FILE_FORMAT
 from unionpose.models.rtmpose import BACKBONE_STRIDE, MODEL_SIZES, RTMPose
 
 # Keys the toolbox saves that are not part of the network (the preprocessor's mean/std buffers).
@@ -46,7 +46,10 @@ def read_toolbox_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
         raise FileNotFoundError(f"{path}: checkpoint not found")
     if path.suffix == ".safetensors":
         try:
-            state = safetensors.torch.load_file(path)
+            with safe_open(path, framework="pt") as reader:
+                if (reader.metadata() or {}).get("format") == MODEL_FILE_FORMAT:
+                    raise ValueError(f"{path}: already a UnionPose model file, not a toolbox state dict")
+                state = {key: reader.get_tensor(key) for key in reader.keys()}
         except SafetensorError as error:
             raise ValueError(f"{path}: not a readable safetensors file ({error})") from error
     else:
@@ -178,6 +181,22 @@ def infer_toolbox_architecture(state: dict[str, torch.Tensor], split_ratio: floa
                          f"{state['head.cls_x.weight'].shape[0]} (x) do not give an input size that is a multiple of "
                          f"{BACKBONE_STRIDE} at split ratio {split_ratio}")
     return ToolboxArchitecture(sizes[0], int(state["head.final_layer.weight"].shape[0]), (int(height), int(width)))
+
+
+def check_toolbox_architecture(arch: ToolboxArchitecture, *, size: str | None = None,
+                               num_keypoints: int | None = None, input_size: tuple[int, int] | None = None,
+                               source: str | Path = "<state dict>") -> None:
+    """Raise a ValueError naming `source` when what the user declared differs from what the weights imply."""
+    def hw(pair: tuple[int, int] | None) -> str | None:
+        return f"{pair[0]}x{pair[1]}" if pair else None
+
+    declared = {"size": (size, arch.size), "keypoints": (num_keypoints, arch.num_keypoints),
+                "input size": (hw(input_size), hw(arch.input_size))}
+    conflicts = [f"{name} {wanted} declared but the weights are {found}"
+                 for name, (wanted, found) in declared.items() if wanted is not None and wanted != found]
+    if conflicts:
+        raise ValueError(f"{source}: " + "; ".join(conflicts) +
+                         f" (RTMPose-{arch.size}, {arch.num_keypoints} keypoints, input {hw(arch.input_size)})")
 
 
 def load_toolbox_model(path: str | Path, split_ratio: float = 2.0) -> RTMPose:

@@ -1,0 +1,51 @@
+"""`unionpose convert`: a reference-toolbox RTMPose checkpoint -> a UnionPose model file."""
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from unionpose import __version__
+from unionpose.commands.models import parse_input_size
+from unionpose.models import (
+    MODEL_SIZES,
+    RTMPose,
+    check_toolbox_architecture,
+    convert_toolbox_state_dict,
+    infer_toolbox_architecture,
+    read_toolbox_state_dict,
+    save_model_file,
+)
+from unionpose.skeletons import get_skeleton
+
+
+def add_parser(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser("convert", help="convert a reference-toolbox RTMPose checkpoint to a model file")
+    parser.add_argument("checkpoint", type=Path, help="toolbox state dict: .safetensors or a released .pth")
+    parser.add_argument("--out", type=Path, required=True, help="the UnionPose model file to write (.safetensors)")
+    parser.add_argument("--size", choices=list(MODEL_SIZES), help="expected size (checked against the weights)")
+    parser.add_argument("--keypoints", type=int, metavar="K", help="expected keypoint count (checked)")
+    parser.add_argument("--input", type=parse_input_size, metavar="HxW", help="expected input size (checked)")
+    parser.add_argument("--skeleton", default="coco17", help="skeleton of the keypoints, preset or YAML (coco17)")
+    parser.add_argument("--split-ratio", type=float, default=2.0, help="SimCC bins per pixel (default 2.0)")
+    parser.add_argument("--sigma", type=float, nargs=2, metavar=("SX", "SY"),
+                        help="SimCC sigma in bins the model was trained with (default: the recipe's for the size)")
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    state = read_toolbox_state_dict(args.checkpoint)
+    arch = infer_toolbox_architecture(state, args.split_ratio, source=args.checkpoint)
+    check_toolbox_architecture(arch, size=args.size, num_keypoints=args.keypoints, input_size=args.input,
+                               source=args.checkpoint)
+    skeleton = get_skeleton(args.skeleton)
+    if skeleton.num_keypoints != arch.num_keypoints:
+        raise ValueError(f"{args.checkpoint}: the weights predict {arch.num_keypoints} keypoints but --skeleton "
+                         f"{args.skeleton} has {skeleton.num_keypoints}")
+    model = RTMPose(arch.size, arch.num_keypoints, arch.input_size, args.split_ratio)
+    model.load_state_dict(convert_toolbox_state_dict(state, model, source=args.checkpoint))
+    save_model_file(args.out, model, skeleton, codec_sigma=args.sigma,
+                    extra={"source_checkpoint": args.checkpoint.name, "converted_by": f"unionpose {__version__}"})
+    height, width = arch.input_size
+    print(f"RTMPose-{arch.size}, {arch.num_keypoints} keypoints ({skeleton.name}), input {height}x{width}: "
+          f"{len(state)} tensors -> {args.out}")
+    return 0
