@@ -54,7 +54,8 @@ class SimCCCodec:
             raise ValueError(f"SimCCCodec: input_size_hw {input_size_hw} and split_ratio {split_ratio} must be > 0")
         self.input_size_hw = (height, width)
         self.split_ratio = float(split_ratio)
-        self.sigma = tuple(float(s) for s in (sigma if sigma is not None else default_sigma((height, width), split_ratio)))
+        sigma = sigma if sigma is not None else default_sigma((height, width), split_ratio)
+        self.sigma = tuple(float(s) for s in sigma)
         if len(self.sigma) != 2 or min(self.sigma) <= 0:
             raise ValueError(f"SimCCCodec: sigma must be two positive numbers (x, y) in bins, got {sigma}")
         self.num_bins_x = int(round(width * self.split_ratio))
@@ -77,7 +78,8 @@ class SimCCCodec:
         annotated = np.asarray(annotated).reshape(-1)
         if visible.shape[0] != num_keypoints or annotated.shape[0] != num_keypoints:
             raise ValueError(
-                f"SimCCCodec.encode: visible {visible.shape} and annotated {annotated.shape} must have K={num_keypoints}"
+                f"SimCCCodec.encode: visible {visible.shape} and annotated {annotated.shape} must have "
+                f"K={num_keypoints} entries"
             )
 
         finite = np.isfinite(keypoints).all(axis=1)
