@@ -9,9 +9,14 @@ import sys
 # its sub-parser and sets `func(args) -> int` as the default.
 COMMANDS = (
     "skeleton",
+    "data",
     "models",
     "convert",
     "score",
+    "synth",
+    "train",
+    "predict",
+    "export",
 )
 
 

@@ -1,0 +1,63 @@
+"""`unionpose data stats CONFIG`: what each dataset of a recipe holds once read into the union skeleton."""
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from unionpose.data.mixture import UnionMixture
+from unionpose.data.sources import load_data_config
+
+MAX_PROBLEMS_SHOWN = 10
+
+
+def add_parser(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser("data", help="inspect the datasets of a recipe")
+    actions = parser.add_subparsers(dest="data_command", metavar="ACTION", required=True)
+    _add_stats(actions)
+
+
+def _add_stats(actions: argparse._SubParsersAction) -> None:
+    stats = actions.add_parser("stats", help="per-dataset counts, and per union keypoint how many annotate / see it")
+    stats.add_argument("config", type=Path, help="YAML recipe with `skeleton` and `data.train` / `data.val`")
+    stats.add_argument("--split", choices=("train", "val", "all"), default="all", help="which split (default all)")
+    stats.add_argument("--verify-images", action="store_true",
+                       help="also check every image file (exists, not truncated, size as annotated)")
+    stats.set_defaults(func=run_stats)
+
+
+def run_stats(args: argparse.Namespace) -> int:
+    config = load_data_config(args.config)
+    splits = ("train", "val") if args.split == "all" else (args.split,)
+    for split in splits:
+        sources = getattr(config.data, split)
+        if not sources:
+            continue
+        mixture = UnionMixture(sources, config.skeleton, verify_images=args.verify_images)
+        print(format_stats(split, mixture))
+    return 0
+
+
+def format_stats(split: str, mixture: UnionMixture) -> str:
+    skeleton = mixture.skeleton
+    lines = [f"== {split}: {len(mixture)} instances, union skeleton {skeleton.name} "
+             f"({skeleton.num_keypoints} keypoints)"]
+    for entry in mixture.datasets:
+        source = entry.source
+        lines.append(f"{source.name} ({source.format}, skeleton {entry.skeleton.name}, ratio {source.ratio:g}): "
+                     f"{entry.report.summary()}")
+        lines.append(f"  annotations: {source.annotations}")
+        if entry.dropped:
+            lines.append(f"  not in the union (unused): {', '.join(entry.dropped)}")
+        for problem in entry.report.problems[:MAX_PROBLEMS_SHOWN]:
+            lines.append(f"  skipped: {problem}")
+        if len(entry.report.problems) > MAX_PROBLEMS_SHOWN:
+            lines.append(f"  ... and {len(entry.report.problems) - MAX_PROBLEMS_SHOWN} more")
+    counts = [mixture.keypoint_counts(entry) for entry in mixture.datasets]
+    names = [entry.source.name for entry in mixture.datasets]
+    width = max(12, *(len(n) + 2 for n in names))
+    lines.append("")
+    lines.append(f"{'':>4}  {'keypoint':<22}" + "".join(f"{n:>{width}}" for n in names) + "   (annotated / visible)")
+    for k, point in enumerate(skeleton.names):
+        cells = "".join(f"{f'{int(a[k])} / {int(v[k])}':>{width}}" for a, v in counts)
+        lines.append(f"{k:>4}  {point:<22}{cells}")
+    return "\n".join(lines) + "\n"

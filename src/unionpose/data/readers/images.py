@@ -1,0 +1,126 @@
+"""Checked image loading: missing, undecodable, truncated or wrongly sized images raise a `DataError`."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from unionpose.data.errors import DataError
+
+JPEG_START = b"\xff\xd8"
+JPEG_END = b"\xff\xd9"
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+PNG_END = b"IEND\xaeB`\x82"
+# Annotations describe the stored pixels, as annotation tools see them: do not apply an EXIF rotation.
+DECODE_FLAGS = cv2.IMREAD_COLOR | cv2.IMREAD_ANYDEPTH | cv2.IMREAD_IGNORE_ORIENTATION
+HEADER_BYTES = 1 << 16     # enough for the JPEG markers (EXIF included) that precede the frame header
+TAIL_BYTES = 1024          # where the end-of-image marker must be; trailing padding after it is tolerated
+FIELD = "image"
+
+
+def load_image(path: str | Path, expected_hw: tuple[int, int] | None = None, record: str | None = None) -> np.ndarray:
+    """Decode an image as BGR uint8 (H, W, 3); grayscale, alpha and 16-bit images are converted.
+
+    `expected_hw` is the (height, width) the annotation declares; `record` names the annotation record in errors.
+    OpenCV returns a partial image for a truncated JPEG without complaint, so the end marker is checked first.
+    """
+    path = Path(path)
+    data = _read(path, record)
+    _check_complete(path, data[:HEADER_BYTES], data[-TAIL_BYTES:], record)
+    image = cv2.imdecode(np.frombuffer(data, dtype=np.uint8), DECODE_FLAGS)
+    if image is None:
+        raise DataError(path, record, FIELD, f"cannot decode the image ({len(data)} bytes; not an image OpenCV reads)")
+    image = _to_bgr_uint8(image, path, record)
+    _check_size(path, image.shape[:2], expected_hw, record)
+    return image
+
+
+def verify_image(path: str | Path, expected_hw: tuple[int, int] | None = None, record: str | None = None
+                 ) -> tuple[int, int]:
+    """Check an image without decoding it (JPEG/PNG: header size and end marker) and return its (height, width).
+
+    This is the quick pass of `unionpose data stats --verify-images`; other formats are decoded in full.
+    """
+    path = Path(path)
+    try:
+        with path.open("rb") as file:
+            head = file.read(HEADER_BYTES)
+            file.seek(max(file.seek(0, 2) - TAIL_BYTES, 0))
+            tail = file.read()
+    except FileNotFoundError:
+        raise DataError(path, record, FIELD, "image file not found") from None
+    except OSError as error:
+        raise DataError(path, record, FIELD, f"cannot read the image file ({error.strerror})") from None
+    _check_complete(path, head, tail, record)
+    size = _header_size(head)
+    if size is None and head.startswith(JPEG_START) and len(head) == HEADER_BYTES:
+        size = _header_size(path.read_bytes())        # a very long EXIF block: look further
+    if size is None:
+        return tuple(load_image(path, expected_hw, record).shape[:2])
+    _check_size(path, size, expected_hw, record)
+    return size
+
+
+def _read(path: Path, record: str | None) -> bytes:
+    try:
+        return path.read_bytes()
+    except FileNotFoundError:
+        raise DataError(path, record, FIELD, "image file not found") from None
+    except OSError as error:
+        raise DataError(path, record, FIELD, f"cannot read the image file ({error.strerror})") from None
+
+
+def _check_complete(path: Path, head: bytes, tail: bytes, record: str | None) -> None:
+    if not head:
+        raise DataError(path, record, FIELD, "the image file is empty")
+    if head.startswith(JPEG_START) and tail.rfind(JPEG_END) < 0:
+        raise DataError(path, record, FIELD, "truncated JPEG: no end-of-image marker (FF D9) at the end of the file")
+    if head.startswith(PNG_SIGNATURE) and not tail.rstrip(b"\x00").endswith(PNG_END):
+        raise DataError(path, record, FIELD, "truncated PNG: the file does not end with an IEND chunk")
+
+
+def _to_bgr_uint8(image: np.ndarray, path: Path, record: str | None) -> np.ndarray:
+    if image.dtype == np.uint16:
+        image = (image >> 8).astype(np.uint8)
+    elif image.dtype != np.uint8:
+        raise DataError(path, record, FIELD, f"unsupported pixel type {image.dtype} (expected 8- or 16-bit)")
+    if image.ndim == 2:
+        return cv2.cvtColor(image, cv2.COLOR_GRAY2BGR)
+    if image.shape[2] == 4:
+        return cv2.cvtColor(image, cv2.COLOR_BGRA2BGR)
+    return image
+
+
+def _check_size(path: Path, size: tuple[int, int], expected_hw: tuple[int, int] | None, record: str | None) -> None:
+    if expected_hw is None or tuple(size) == tuple(expected_hw):
+        return
+    hint = " (swapped: an EXIF rotation?)" if tuple(size) == tuple(expected_hw)[::-1] else ""
+    raise DataError(path, record, "height/width",
+                    f"the annotation says {expected_hw[0]}x{expected_hw[1]} (h x w) but the image file is "
+                    f"{size[0]}x{size[1]}{hint}")
+
+
+def _header_size(head: bytes) -> tuple[int, int] | None:
+    """(height, width) from a JPEG frame header or a PNG IHDR chunk; None for other formats."""
+    if head.startswith(PNG_SIGNATURE) and head[12:16] == b"IHDR":
+        return int.from_bytes(head[20:24], "big"), int.from_bytes(head[16:20], "big")
+    if not head.startswith(JPEG_START):
+        return None
+    position = 2
+    while position + 9 <= len(head):
+        if head[position] != 0xFF:
+            return None
+        marker = head[position + 1]
+        if marker == 0xFF:                      # fill byte
+            position += 1
+            continue
+        if marker in (0x01, 0xD8) or 0xD0 <= marker <= 0xD7:     # markers without a length
+            position += 2
+            continue
+        if 0xC0 <= marker <= 0xCF and marker not in (0xC4, 0xC8, 0xCC):   # start of frame
+            height = int.from_bytes(head[position + 5:position + 7], "big")
+            width = int.from_bytes(head[position + 7:position + 9], "big")
+            return height, width
+        position += 2 + int.from_bytes(head[position + 2:position + 4], "big")
+    return None
