@@ -15,6 +15,7 @@ COMMANDS = (
     "score",
     "synth",
     "train",
+    "val",
     "predict",
     "export",
 )
