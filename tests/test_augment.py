@@ -203,7 +203,7 @@ def test_random_box_draws_are_truncated_and_gated():
     ratios = np.array([s.scale[0] / base_scale[0] for s in samples])
     rotations = np.array([s.rotation for s in samples])
     assert ratios.min() >= 0.6 - 1e-9 and ratios.max() <= 1.4 + 1e-9 and ratios.std() > 0.1
-    assert np.abs(rotations).max() <= 80.0 and (np.abs(rotations) == 80.0).any()    # clipped at +-1 sigma
+    assert np.abs(rotations).max() <= 80.0 and not (np.abs(rotations) == 80.0).any()    # truncated, not clipped
     assert 0.5 < np.mean(rotations != 0) < 0.7
     assert 0.4 < np.mean([s.flipped for s in samples]) < 0.6
     for sample in samples:       # the aspect ratio of the crop never changes
@@ -259,3 +259,14 @@ def test_bad_inputs_name_the_field():
         TopDownAugmenter(AugmentConfig(), INPUT_HW, np.array([1, 2, 0]))
     with pytest.raises(ValueError, match="upper_body_ids"):
         TopDownAugmenter(AugmentConfig(), INPUT_HW, COCO_FLIP, upper_body_ids=(0, 17))
+
+
+def test_jitter_draws_are_a_true_truncated_normal():
+    """Clipping a normal at +-1 would put ~32 % of the draws exactly on the limits; truncation puts none there."""
+    from unionpose.data.augment import truncated_normal
+
+    draws = truncated_normal(np.random.default_rng(0), 20000)
+    assert np.abs(draws).max() <= 1.0
+    assert np.mean(np.abs(draws) > 0.99) < 0.02
+    # the density still peaks in the middle: more mass in [-0.5, 0.5] than a uniform draw would give
+    assert np.mean(np.abs(draws) < 0.5) > 0.55

@@ -1,10 +1,12 @@
-"""`unionpose data stats CONFIG`: what each dataset of a recipe holds once read into the union skeleton."""
+"""`unionpose data stats|show CONFIG`: what the datasets of a recipe hold in the union skeleton, and how crops look."""
 from __future__ import annotations
 
 import argparse
 from pathlib import Path
 
+from unionpose.data.augment import AugmentConfig
 from unionpose.data.mixture import UnionMixture
+from unionpose.data.preview import write_previews
 from unionpose.data.sources import load_data_config
 
 MAX_PROBLEMS_SHOWN = 10
@@ -14,6 +16,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser("data", help="inspect the datasets of a recipe")
     actions = parser.add_subparsers(dest="data_command", metavar="ACTION", required=True)
     _add_stats(actions)
+    _add_show(actions)
 
 
 def _add_stats(actions: argparse._SubParsersAction) -> None:
@@ -34,6 +37,38 @@ def run_stats(args: argparse.Namespace) -> int:
             continue
         mixture = UnionMixture(sources, config.skeleton, verify_images=args.verify_images)
         print(format_stats(split, mixture))
+    return 0
+
+
+def _add_show(actions: argparse._SubParsersAction) -> None:
+    show = actions.add_parser("show", help="write augmented crops with their keypoint targets drawn, and a sheet")
+    show.add_argument("config", type=Path, help="YAML recipe with `skeleton` and `data.train` / `data.val`")
+    show.add_argument("--out", type=Path, required=True, help="folder for the PNGs")
+    show.add_argument("--count", type=int, default=8, help="how many crops (default 8), from each dataset in turn")
+    show.add_argument("--split", choices=("train", "val"), default="train",
+                      help="train: augmented as in training (default); val: plain crops, as evaluation sees them")
+    show.add_argument("--seed", type=int, default=0, help="picks the people and their augmentation (default 0)")
+    show.add_argument("--mild", action="store_true", help="RTMPose's milder augmentation of the last epochs")
+    show.add_argument("--input", type=int, nargs=2, default=(256, 192), metavar=("H", "W"),
+                      help="model input size (default 256 192)")
+    show.set_defaults(func=run_show)
+
+
+def run_show(args: argparse.Namespace) -> int:
+    config = load_data_config(args.config)
+    sources = getattr(config.data, args.split)
+    if not sources:
+        raise ValueError(f"{args.config}: data.{args.split} lists no datasets")
+    augment = AugmentConfig(enabled=args.split == "train")
+    if args.mild:
+        augment = augment.mild()
+    mixture = UnionMixture(sources, config.skeleton)
+    crops, sheet = write_previews(mixture, args.out, count=args.count, seed=args.seed, augment=augment,
+                                  input_size_hw=tuple(args.input))
+    for crop in crops:
+        print(f"{crop.path}: {crop.dataset} annotation {crop.ann_id}, {'flipped, ' if crop.flipped else ''}"
+              f"rotation {crop.rotation:+.0f}, {crop.visible_points} visible + {crop.occluded_points} occluded points")
+    print(f"contact sheet: {sheet}")
     return 0
 
 

@@ -84,6 +84,16 @@ class CropSample:
     flipped: bool
 
 
+def truncated_normal(rng: np.random.Generator, count: int) -> np.ndarray:
+    """Standard normal draws truncated to [-1, 1] by rejection: a true truncated normal, not a clipped one
+    (clipping would pile about a third of the draws onto the limits, e.g. rotations of exactly +-80 degrees)."""
+    out = np.empty(0)
+    while out.size < count:
+        draws = rng.standard_normal(2 * count)
+        out = np.concatenate([out, draws[np.abs(draws) <= 1.0]])
+    return out[:count]
+
+
 def sample_rng(seed: int, epoch: int, index: int) -> np.random.Generator:
     """A generator that depends only on (seed, epoch, index): an augmentation does not depend on worker order."""
     return np.random.default_rng(np.random.SeedSequence([int(seed), int(epoch), int(index)]))
@@ -224,9 +234,9 @@ class TopDownAugmenter:
     def _jitter_box(
         self, center: np.ndarray, scale: np.ndarray, rng: np.random.Generator
     ) -> tuple[np.ndarray, np.ndarray, float]:
-        """Random shift, zoom and rotation: normal draws clipped at +-1, then scaled (RTMPose's truncated normal)."""
+        """Random shift, zoom and rotation: standard normal draws truncated to [-1, 1], then scaled (as RTMPose)."""
         config = self.config
-        draws = np.clip(rng.standard_normal(4), -1.0, 1.0)      # shift x, shift y, scale, rotation
+        draws = truncated_normal(rng, 4)                        # shift x, shift y, scale, rotation
         gates = rng.random(3)                                   # shift, scale, rotation
         if gates[0] < config.shift_prob:
             center = center + draws[:2] * config.shift_factor * scale

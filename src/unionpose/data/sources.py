@@ -135,8 +135,9 @@ def _verify_images(instances: list[Instance], report: ReadReport, on_error: str)
 
 
 def load_data_config(path: str | Path) -> DataConfig:
-    """Read `skeleton` and `data` (train / val lists of datasets) from a YAML recipe; other top-level keys belong to
-    other parts of the recipe and are left alone. Relative paths are relative to the file's folder."""
+    """Read `skeleton` and `data.train` / `data.val` (lists of datasets) from a YAML recipe; the other keys (model,
+    train, `data.augment`, ...) belong to the training recipe, whose own schema validates them (`unionpose train`).
+    Relative paths are relative to the file's folder."""
     path = Path(path)
     try:
         raw = yaml.safe_load(path.read_text())
@@ -147,7 +148,10 @@ def load_data_config(path: str | Path) -> DataConfig:
     if not isinstance(raw, dict) or "data" not in raw:
         raise DataError(path, None, "data", "a recipe needs a 'data' section with 'train' and/or 'val' lists")
     try:
-        config = DataConfig.model_validate({key: raw[key] for key in ("skeleton", "data") if key in raw})
+        data = raw["data"]
+        if isinstance(data, dict):
+            data = {key: data[key] for key in ("train", "val") if key in data}
+        config = DataConfig.model_validate({"data": data} | ({"skeleton": raw["skeleton"]} if "skeleton" in raw else {}))
     except ValidationError as error:
         first = error.errors()[0]
         location = "".join(f"[{part}]" if isinstance(part, int) else f".{part}" for part in first["loc"]).lstrip(".")
