@@ -27,3 +27,14 @@ def fixtures_dir() -> Path:
 @pytest.fixture
 def reference_dir() -> Path:
     return require(REFERENCE)
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _one_torch_thread():
+    """Tests run tiny models: a second intra-op thread gains nothing and, on shared cores, slows them many times."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)

@@ -4,7 +4,10 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
+from unionpose.infer.poses import Poses
 from unionpose.skeletons import Skeleton
+
+BOX_COLOR = (200, 200, 200)
 
 
 def draw_pose(image: np.ndarray, keypoints: np.ndarray, skeleton: Skeleton, scores: np.ndarray | None = None,
@@ -39,6 +42,18 @@ def draw_pose(image: np.ndarray, keypoints: np.ndarray, skeleton: Skeleton, scor
             text = str(k) if labels == "index" else f"{k} {skeleton.names[k]}"
             cv2.putText(image, text, (p[0] + radius + 1, p[1] - radius), cv2.FONT_HERSHEY_SIMPLEX, font_scale,
                         label_color, 1, cv2.LINE_AA)
+    return image
+
+
+def draw_poses(image: np.ndarray, poses: Poses, skeleton: Skeleton, threshold: float = 0.3) -> np.ndarray:
+    """Draw every person of `poses` in place (BGR image): box, track id or score, and the skeleton."""
+    thickness = max(1, max(image.shape[:2]) // 400)
+    for n in range(len(poses)):
+        x, y, w, h = (int(round(v)) for v in poses.boxes[n])
+        cv2.rectangle(image, (x, y), (x + w, y + h), BOX_COLOR, thickness)
+        label = f"id {poses.track_ids[n]}" if poses.track_ids[n] >= 0 else f"{poses.scores[n]:.2f}"
+        cv2.putText(image, label, (x + 2, y + 14), cv2.FONT_HERSHEY_SIMPLEX, 0.45, BOX_COLOR, 1, cv2.LINE_AA)
+        draw_pose(image, poses.keypoints[n], skeleton, poses.keypoint_scores[n], threshold)
     return image
 
 

@@ -1,0 +1,36 @@
+"""`unionpose export`: a model file -> ONNX (public RTMPose layout, or decoding inside), checked against PyTorch."""
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from unionpose.export.onnx import OPSET, check_parity, export_onnx
+from unionpose.models import load_model_file
+
+
+def add_parser(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser("export", help="export a model file to ONNX and check it against PyTorch")
+    parser.add_argument("--model", type=Path, required=True, help="the UnionPose model file (.safetensors)")
+    parser.add_argument("--format", choices=("onnx",), default="onnx", help="export format (onnx)")
+    parser.add_argument("--decode", action="store_true",
+                        help="decode inside the graph: outputs keypoints (N, K, 2) in crop pixels and scores (N, K) "
+                             "instead of the SimCC logits simcc_x, simcc_y")
+    parser.add_argument("--out", type=Path, help="output path (default: the model file with .onnx)")
+    parser.add_argument("--opset", type=int, default=OPSET, help=f"ONNX opset (default {OPSET})")
+    parser.add_argument("--no-check", action="store_true", help="skip the PyTorch/ONNXRuntime parity check")
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    model, info = load_model_file(args.model)
+    out = args.out or args.model.with_suffix(".onnx")
+    export_onnx(model, info, out, decode=args.decode, opset=args.opset)
+    height, width = info.input_size
+    outputs = "keypoints, scores" if args.decode else "simcc_x, simcc_y"
+    print(f"{args.model} -> {out}: input 'input' (N, 3, {height}, {width}), outputs {outputs}, "
+          f"{info.skeleton.name} ({info.skeleton.num_keypoints} keypoints) in the metadata")
+    if args.no_check:
+        return 0
+    report = check_parity(model, info, out)
+    print(report)
+    return 0 if report.passed else 1

@@ -1,0 +1,81 @@
+"""Drawings of the worst-scored people of an evaluation: crops with ground truth and prediction, tiled in one PNG."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Sequence
+
+import cv2
+import numpy as np
+
+from unionpose.data.readers import load_image
+from unionpose.data.transforms import box_to_center_scale, get_warp_matrix, transform_points, warp_image
+from unionpose.infer.draw import draw_pose
+from unionpose.skeletons import Skeleton
+
+GT_COLOR = (60, 200, 60)        # BGR green
+PREDICTION_COLOR = (40, 40, 230)  # BGR red
+TILE_SIZE = (192, 256)          # w, h of one crop
+CROP_PADDING = 1.4              # a little more context than the model's 1.25, so wild predictions stay in view
+LABEL_HEIGHT = 18
+
+
+@dataclass
+class WorstCase:
+    """One person to draw: where it is, its labelled points, the model's points, and why it is in the list."""
+
+    image: str
+    box: np.ndarray                       # (4,) x, y, w, h in image pixels
+    gt_keypoints: np.ndarray              # (K, 2)
+    gt_visible: np.ndarray                # (K,) > 0 where labelled
+    predicted: np.ndarray | None          # (K, 2), None when no prediction matched this person
+    predicted_shown: np.ndarray | None    # (K,) bool: the points the model predicts at all
+    label: str
+
+
+def draw_case(case: WorstCase, skeleton: Skeleton, tile_size: tuple[int, int] = TILE_SIZE) -> np.ndarray:
+    """A crop around the person (BGR), ground truth in green and the prediction in red, the label at the bottom."""
+    image = load_image(case.image)
+    width, height = tile_size
+    crop_height = height - LABEL_HEIGHT
+    center, scale = box_to_center_scale(np.asarray(case.box, dtype=np.float64), width / crop_height, CROP_PADDING)
+    to_crop = get_warp_matrix(center, scale, 0.0, (width, crop_height))
+    crop = warp_image(image, to_crop, (width, crop_height))
+    _draw_in_color(crop, transform_points(case.gt_keypoints, to_crop), skeleton, np.asarray(case.gt_visible) > 0,
+                   GT_COLOR)
+    if case.predicted is not None:
+        _draw_in_color(crop, transform_points(case.predicted, to_crop), skeleton, case.predicted_shown,
+                       PREDICTION_COLOR)
+    strip = np.full((LABEL_HEIGHT, width, 3), 32, dtype=np.uint8)
+    cv2.putText(strip, case.label[:40], (3, LABEL_HEIGHT - 5), cv2.FONT_HERSHEY_SIMPLEX, 0.38, (235, 235, 235), 1,
+                cv2.LINE_AA)
+    return np.concatenate([crop, strip])
+
+
+def _draw_in_color(canvas: np.ndarray, keypoints: np.ndarray, skeleton: Skeleton, shown: np.ndarray,
+                   color: tuple[int, int, int]) -> None:
+    """`draw_pose` in one colour: draw on a black layer, then paint its strokes onto the canvas."""
+    layer = np.zeros_like(canvas)
+    draw_pose(layer, keypoints, skeleton, scores=np.asarray(shown, dtype=np.float32), threshold=0.5, radius=3,
+              thickness=2)
+    canvas[layer.any(axis=2)] = color
+
+
+def draw_worst_grid(cases: Sequence[WorstCase], skeleton: Skeleton, path: str | Path, columns: int = 4,
+                    tile_size: tuple[int, int] = TILE_SIZE) -> Path:
+    """Tile the drawn cases, worst first, row by row, into one PNG at `path`."""
+    if not cases:
+        raise ValueError("draw_worst_grid: no cases to draw")
+    tiles = [draw_case(case, skeleton, tile_size) for case in cases]
+    columns = min(columns, len(tiles))
+    rows = -(-len(tiles) // columns)
+    tile_height, tile_width = tiles[0].shape[:2]
+    grid = np.full((rows * tile_height, columns * tile_width, 3), 255, dtype=np.uint8)
+    for i, tile in enumerate(tiles):
+        row, column = divmod(i, columns)
+        grid[row * tile_height:(row + 1) * tile_height, column * tile_width:(column + 1) * tile_width] = tile
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if not cv2.imwrite(str(path), grid):
+        raise OSError(f"could not write {path}")
+    return path

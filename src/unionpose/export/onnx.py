@@ -1,0 +1,145 @@
+"""ONNX export of a pose model (public RTMPose layout or with decoding in the graph) and its parity check."""
+from __future__ import annotations
+
+import os
+import tempfile
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import onnx
+import torch
+from torch import nn
+
+from unionpose.data.simcc import SimCCCodec
+from unionpose.export.metadata import ONNX_INPUT, ONNX_OUTPUTS_DECODED, ONNX_OUTPUTS_LOGITS, info_to_metadata
+from unionpose.infer.backends import OnnxBackend, TorchBackend
+from unionpose.models.model_file import ModelInfo
+
+OPSET = 17
+LOGIT_TOLERANCE = 1e-4
+
+
+class DecodedPose(nn.Module):
+    """A pose model followed by SimCC decoding (argmax per axis, bin / split ratio, score = min of the maxima).
+
+    Outputs keypoints (N, K, 2) in crop pixels and scores (N, K); invalid points (score <= 0) read -1 and 0, as
+    `SimCCCodec.decode` gives them.
+    """
+
+    def __init__(self, model: nn.Module, split_ratio: float) -> None:
+        super().__init__()
+        self.model = model
+        self.split_ratio = float(split_ratio)
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        simcc_x, simcc_y = self.model(x)
+        max_x, bin_x = simcc_x.max(dim=2)
+        max_y, bin_y = simcc_y.max(dim=2)
+        keypoints = torch.stack([bin_x, bin_y], dim=-1).float() / self.split_ratio
+        scores = torch.minimum(max_x, max_y)
+        valid = scores > 0
+        keypoints = torch.where(valid.unsqueeze(-1), keypoints, torch.full_like(keypoints, -1.0))
+        return keypoints, torch.where(valid, scores, torch.zeros_like(scores))
+
+
+def export_onnx(model: nn.Module, info: ModelInfo, path: str | Path, decode: bool = False,
+                opset: int = OPSET) -> Path:
+    """Write `model` as ONNX with a dynamic batch axis and `info` in the graph's metadata; returns the path.
+
+    Without `decode` the graph has the public RTMPose layout (input `input` N x 3 x H x W, normalised RGB; outputs
+    `simcc_x`, `simcc_y`), which other RTMPose tools read as is.
+    """
+    path = Path(path)
+    height, width = info.input_size
+    model = model.eval().cpu()
+    graph = DecodedPose(model, info.split_ratio) if decode else model
+    outputs = list(ONNX_OUTPUTS_DECODED if decode else ONNX_OUTPUTS_LOGITS)
+    example = torch.zeros(1, 3, height, width)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(handle)
+    try:
+        with warnings.catch_warnings():   # the TorchScript exporter (dynamo=False) warns that it is legacy
+            warnings.simplefilter("ignore", DeprecationWarning)
+            torch.onnx.export(graph, (example,), temporary, input_names=[ONNX_INPUT], output_names=outputs,
+                              dynamic_axes={name: {0: "batch"} for name in [ONNX_INPUT, *outputs]},
+                              opset_version=opset, do_constant_folding=True, dynamo=False)
+        proto = onnx.load(temporary)
+        onnx.helper.set_model_props(proto, info_to_metadata(info, decoded=decode))
+        onnx.checker.check_model(proto)
+        onnx.save(proto, temporary)
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+    return path
+
+
+@dataclass(frozen=True)
+class ParityReport:
+    """How the ONNX graph's outputs compare with the PyTorch model's on the same crops."""
+
+    batch: int
+    tolerance: float                # LOGIT_TOLERANCE, scaled up by the largest |logit| when that exceeds 1
+    max_logit_difference: float     # NaN for a decoded graph (it has no logits)
+    max_score_difference: float
+    coordinates_identical: bool     # decoded keypoints equal, bin for bin, where the argmax is decisive
+    ambiguous: int                  # keypoints left out of that comparison: top two logits within 2 x tolerance
+
+    @property
+    def passed(self) -> bool:
+        logits_ok = np.isnan(self.max_logit_difference) or self.max_logit_difference <= self.tolerance
+        return logits_ok and self.max_score_difference <= self.tolerance and self.coordinates_identical
+
+    def __str__(self) -> str:
+        logits = "" if np.isnan(self.max_logit_difference) else f"max |logit diff| {self.max_logit_difference:.2e}, "
+        ties = f" ({self.ambiguous} near-tied keypoints left out)" if self.ambiguous else ""
+        return (f"ONNX parity on {self.batch} crops: {logits}max |score diff| {self.max_score_difference:.2e} "
+                f"(tolerance {self.tolerance:.1e}), decoded coordinates "
+                f"{'identical' if self.coordinates_identical else 'DIFFER'}{ties}: "
+                f"{'passed' if self.passed else 'FAILED'}")
+
+
+def check_parity(model: nn.Module, info: ModelInfo, onnx_path: str | Path, crops: np.ndarray | None = None,
+                 batch: int = 4, seed: int = 0) -> ParityReport:
+    """Run the PyTorch model and the ONNX graph on the same normalised crops and compare.
+
+    The tolerance is LOGIT_TOLERANCE for logits up to 1 (a trained model's range) and grows with the largest logit
+    beyond that: float32 rounding is relative, and a random network's logits can reach the hundreds. Coordinates
+    must be identical wherever the argmax is decisive; a keypoint whose two best bins are within rounding noise of
+    each other could flip either way in any two float32 runtimes, so it is counted, not compared.
+    `crops` default to a seeded random batch (standard normal, like normalised pixels); a batch above 1 also
+    exercises the dynamic batch axis.
+    """
+    if crops is None:
+        height, width = info.input_size
+        crops = np.random.default_rng(seed).standard_normal((batch, 3, height, width)).astype(np.float32)
+    codec = SimCCCodec(info.input_size, info.sigma, info.split_ratio)
+    simcc_x, simcc_y = TorchBackend(model)(crops)
+    keypoints, scores = codec.decode(simcc_x, simcc_y)
+    tolerance = LOGIT_TOLERANCE * max(1.0, float(np.abs(simcc_x).max()), float(np.abs(simcc_y).max()))
+    decisive = np.minimum(_top_two_margin(simcc_x), _top_two_margin(simcc_y)) > 2 * tolerance
+    onnx_backend = OnnxBackend(onnx_path)
+    first, second = onnx_backend(crops)
+    if onnx_backend.decoded:
+        logit_difference = float("nan")
+        onnx_keypoints, onnx_scores = first, second
+    else:
+        logit_difference = float(max(np.abs(first - simcc_x).max(), np.abs(second - simcc_y).max()))
+        onnx_keypoints, onnx_scores = codec.decode(first, second)
+    return ParityReport(
+        batch=len(crops),
+        tolerance=tolerance,
+        max_logit_difference=logit_difference,
+        max_score_difference=float(np.abs(onnx_scores - scores).max()),
+        coordinates_identical=bool(np.array_equal(onnx_keypoints[decisive], keypoints[decisive])),
+        ambiguous=int((~decisive).sum()),
+    )
+
+
+def _top_two_margin(logits: np.ndarray) -> np.ndarray:
+    """(N, K, bins) -> (N, K): how far the best bin is above the second best."""
+    top_two = np.partition(logits, -2, axis=-1)[..., -2:]
+    return top_two[..., 1] - top_two[..., 0]
