@@ -19,14 +19,38 @@ $(STAMP): pyproject.toml Makefile
 
 setup: $(STAMP)
 
+# The core suite runs in $(VENV) (numpy 2, no MediaPipe), then the expert suite in its own environment.
 test: setup
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q --ignore=tests/experts
+	$(MAKE) test-experts
 
 test-fast: setup
 	$(BIN)/python -m pytest -q -m "not slow"
+
+# MediaPipe 0.10.21 (the part experts) forces numpy<2 and protobuf<5: it gets its own environment.
+EXPERTS_VENV ?= .venv-experts
+EXPERTS_BIN := $(EXPERTS_VENV)/bin
+EXPERTS_STAMP := $(EXPERTS_VENV)/.unionpose-installed
+
+.PHONY: setup-experts test-experts
+
+$(EXPERTS_STAMP): pyproject.toml Makefile
+	test -x $(EXPERTS_BIN)/python || $(PYTHON) -m venv $(EXPERTS_VENV)
+	$(EXPERTS_BIN)/python -m pip install -q --upgrade pip
+	$(EXPERTS_BIN)/python -m pip install -q $(TORCH_SPEC)
+	$(EXPERTS_BIN)/python -m pip install -q -e ".[experts,dev]"
+	$(EXPERTS_BIN)/python -c "import sys, numpy, mediapipe; \
+		sys.exit(f'{sys.prefix}: numpy {numpy.__version__}, but MediaPipe needs numpy<2' \
+		if int(numpy.__version__.split('.')[0]) >= 2 else 0)"
+	touch $(EXPERTS_STAMP)
+
+setup-experts: $(EXPERTS_STAMP)
+
+test-experts: setup-experts
+	$(EXPERTS_BIN)/python -m pytest -q -m experts tests/experts
 
 demo: setup
 	$(BIN)/unionpose skeleton union coco17 mpii16 --name coco_mpii21 --out $(DEMO_OUT)/coco_mpii21.yaml --draw $(DEMO_OUT)/coco_mpii21.png
 
 clean:
-	rm -rf $(VENV) runs .pytest_cache
+	rm -rf $(VENV) $(EXPERTS_VENV) runs .pytest_cache

@@ -16,8 +16,10 @@ COMMANDS = (
     "synth",
     "train",
     "val",
+    "demo",
     "predict",
     "export",
+    "pseudolabel",
 )
 
 

@@ -1,0 +1,33 @@
+"""`unionpose train CONFIG [key.sub=value ...]`: train a model as a recipe says (also under torchrun)."""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+from pathlib import Path
+
+from unionpose.engine import load_config, train
+
+
+def add_parser(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "train", help="train a pose model from a YAML recipe (torchrun --nproc_per_node=N -m unionpose train ...)",
+        description="Train a pose model from a YAML recipe. Dataset paths in the recipe are relative to its folder; "
+                    "the run directory (`output`) is relative to the current folder.")
+    parser.add_argument("config", type=Path, help="the YAML recipe")
+    parser.add_argument("overrides", nargs="*", metavar="key.sub=value",
+                        help="override settings, values as YAML scalars (e.g. train.epochs=5 data.train.0.ratio=2)")
+    parser.add_argument("--resume", nargs="?", const=True, default=False, metavar="CHECKPOINT",
+                        help="continue the run in `output` from its newest checkpoint, or from this checkpoint folder")
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    config = load_config(args.config, args.overrides)
+    result = train(config, resume=args.resume)
+    if os.environ.get("RANK", "0") == "0":        # under torchrun, rank 0 reports
+        summary = {"run_dir": str(result.run_dir), "final_model": str(result.final_model),
+                   "best_model": str(result.best_model) if result.best_model else None,
+                   "best_metric": result.best_metric, "validation": result.validation, "steps": result.steps}
+        print(json.dumps(summary, indent=1))
+    return 0

@@ -1,0 +1,140 @@
+"""The torch training dataset: one person per item, cropped, augmented and encoded as SimCC targets; and its sampler."""
+from __future__ import annotations
+
+from typing import Callable, Iterator, Sequence
+
+import cv2
+import numpy as np
+import torch
+from torch.utils.data import Dataset, Sampler
+
+from unionpose.data.augment import TopDownAugmenter, sample_rng
+from unionpose.data.instance import Instance
+from unionpose.data.readers.images import load_image
+from unionpose.data.simcc import SimCCCodec
+from unionpose.data.transforms import normalise
+from unionpose.skeletons import Skeleton
+
+# A key names one sample of one epoch: (epoch, position in the epoch's order, instance index). The augmentation is
+# drawn from (seed, epoch, position) alone, so any worker, any process and a resumed run all see the same crop.
+SampleKey = tuple[int, int, int]
+
+# Canonical-name fragments of the points below the waist, for the half-body augmentation; everything else is upper.
+LOWER_BODY_WORDS = ("hip", "pelvis", "knee", "ankle", "heel", "toe", "foot")
+
+
+def half_body_split(skeleton: Skeleton) -> tuple[tuple[int, ...], tuple[int, ...]]:
+    """(upper, lower) keypoint indices: hips, knees, ankles and feet are lower; head, arms, hands, face upper."""
+    lower = tuple(i for i, name in enumerate(skeleton.canonical_names) if any(w in name for w in LOWER_BODY_WORDS))
+    upper = tuple(i for i in range(skeleton.num_keypoints) if i not in lower)
+    return upper, lower
+
+
+class TopDownDataset(Dataset):
+    """Person instances (in one skeleton) -> dicts of tensors the model and the objective consume.
+
+    Items: image (3, H, W) float32 normalised RGB; target_x (K, Wx), target_y (K, Wy), target_weight (K,) from the
+    codec; annotated (K,) bool; visible (K,); keypoints (K, 2) crop pixels; matrix (2, 3) image -> crop; center and
+    scale of the crop in image pixels; dataset_index, instance_index, flipped. Images are decoded per item (no cache).
+
+    An item is fetched by a `SampleKey` (training, from `EpochBatchSampler`) or by a plain instance index (evaluation,
+    where augmentation is off and nothing is random). From epoch `mild_from_epoch` on, `mild_augmenter` is used
+    (RTMPose's gentler last epochs).
+    """
+
+    def __init__(
+        self,
+        instances: Sequence[Instance],
+        augmenter: TopDownAugmenter,
+        codec: SimCCCodec,
+        *,
+        dataset_names: Sequence[str] = (),
+        seed: int = 0,
+        mild_augmenter: TopDownAugmenter | None = None,
+        mild_from_epoch: int | None = None,
+    ) -> None:
+        self.instances = instances
+        self.augmenter = augmenter
+        self.codec = codec
+        self.seed = int(seed)
+        self.mild_augmenter = mild_augmenter
+        self.mild_from_epoch = mild_from_epoch
+        # Default: the order of first appearance, which is the source order of a UnionMixture.
+        self.dataset_names = list(dataset_names) or list(dict.fromkeys(instance.dataset for instance in instances))
+        self._dataset_index = {name: i for i, name in enumerate(self.dataset_names)}
+        if augmenter.input_size_hw != codec.input_size_hw:
+            raise ValueError(f"augmenter crops {augmenter.input_size_hw} but the codec encodes {codec.input_size_hw}")
+
+    def __len__(self) -> int:
+        return len(self.instances)
+
+    def __getitem__(self, key: int | SampleKey) -> dict[str, torch.Tensor]:
+        epoch, position, index = (0, int(key), int(key)) if isinstance(key, (int, np.integer)) else key
+        instance = self.instances[index]
+        augmenter = self.augmenter
+        if self.mild_augmenter is not None and self.mild_from_epoch is not None and epoch >= self.mild_from_epoch:
+            augmenter = self.mild_augmenter
+        record = f"instance {index} (dataset {instance.dataset!r}, annotation id {instance.ann_id})"
+        image = cv2.cvtColor(load_image(instance.image, instance.image_size, record), cv2.COLOR_BGR2RGB)
+        rng = sample_rng(self.seed, epoch, position) if augmenter.config.enabled else None
+        crop = augmenter(image, instance.box, instance.keypoints, instance.visible, instance.annotated, rng)
+        target = self.codec.encode(crop.keypoints, crop.visible, crop.annotated)
+        return {
+            "image": torch.from_numpy(normalise(crop.image)),
+            "target_x": torch.from_numpy(target.x),
+            "target_y": torch.from_numpy(target.y),
+            "target_weight": torch.from_numpy(target.weight),
+            "annotated": torch.from_numpy(np.asarray(crop.annotated, dtype=bool)),
+            "visible": torch.from_numpy(np.asarray(crop.visible, dtype=np.int64)),
+            "keypoints": torch.from_numpy(crop.keypoints.astype(np.float32)),
+            "matrix": torch.from_numpy(np.asarray(crop.matrix, dtype=np.float64)),
+            "center": torch.from_numpy(np.asarray(crop.center, dtype=np.float64)),
+            "scale": torch.from_numpy(np.asarray(crop.scale, dtype=np.float64)),
+            "dataset_index": torch.tensor(self._dataset_index.get(instance.dataset, -1)),
+            "instance_index": torch.tensor(index),
+            "flipped": torch.tensor(crop.flipped),
+        }
+
+
+class EpochBatchSampler(Sampler[list[SampleKey]]):
+    """This process's share of each global batch of an epoch, as lists of `SampleKey`s.
+
+    The epoch's order comes from `epoch_indices(epoch)` (a function of the seed and the epoch only); it is cut into
+    global batches of `batch_size` (the last partial batch is dropped, so every process steps together), and process
+    `rank` takes the `rank`-th contiguous slice of each. So N processes with batch B/N train on exactly the samples one
+    process with batch B would. `set_epoch(epoch, start_batch)` picks the epoch and skips the batches a resumed run has
+    already done; it runs in the main process, so it also works with persistent loader workers.
+    """
+
+    def __init__(self, epoch_indices: Callable[[int], np.ndarray], batch_size: int, *, rank: int = 0,
+                 world_size: int = 1) -> None:
+        if batch_size % world_size:
+            raise ValueError(f"train.batch_size ({batch_size}) must be divisible by the number of processes "
+                             f"({world_size})")
+        self.epoch_indices = epoch_indices
+        self.batch_size = batch_size
+        self.rank = rank
+        self.world_size = world_size
+        self.epoch = 0
+        self.start_batch = 0
+        self.epoch_size = len(epoch_indices(0))
+        self.batches_per_epoch = self.epoch_size // batch_size
+        if self.batches_per_epoch < 1:
+            raise ValueError(f"an epoch has {self.epoch_size} samples, fewer than one batch of {batch_size}")
+
+    def set_epoch(self, epoch: int, start_batch: int = 0) -> None:
+        self.epoch = epoch
+        self.start_batch = start_batch
+
+    def __len__(self) -> int:
+        return self.batches_per_epoch - self.start_batch
+
+    def __iter__(self) -> Iterator[list[SampleKey]]:
+        order = np.asarray(self.epoch_indices(self.epoch))
+        if len(order) != self.epoch_size:
+            raise ValueError(f"epoch {self.epoch} has {len(order)} samples, epoch 0 had {self.epoch_size}: the "
+                             "schedule needs epochs of one length")
+        share = self.batch_size // self.world_size
+        for batch in range(self.start_batch, self.batches_per_epoch):
+            first = batch * self.batch_size + self.rank * share
+            yield [(self.epoch, position, int(order[position])) for position in range(first, first + share)]

@@ -1,0 +1,220 @@
+"""The one YAML config schema of every recipe, validated into typed objects; `key.sub=value` overrides."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from unionpose.data.augment import AugmentConfig
+from unionpose.data.sources import DatasetSource, SkeletonSpec, build_skeleton
+from unionpose.distill.multi_teacher import LossSpec
+from unionpose.skeletons import Skeleton
+from unionpose.teachers.spec import TeacherSpec
+
+PositiveInt = Annotated[int, Field(ge=1)]
+
+
+class Strict(BaseModel):
+    """Every config section: unknown keys are errors (a typo must not be ignored), values are checked."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class ModelConfig(Strict):
+    size: Literal["t", "s", "m", "l"] = "s"
+    input: tuple[PositiveInt, PositiveInt] = (256, 192)    # (height, width), multiples of 32
+    sigma: tuple[float, float] | None = None    # SimCC Gaussian (x, y) in bins; None: the codec's default
+    init: str | None = None                     # a model file to start from (same size, skeleton and input)
+
+    @field_validator("input")
+    @classmethod
+    def _multiple_of_32(cls, value: tuple[int, int]) -> tuple[int, int]:
+        if value[0] % 32 or value[1] % 32:
+            raise ValueError(f"input (height, width) must be multiples of 32, got {list(value)}")
+        return value
+
+
+class DataConfig(Strict):
+    train: list[DatasetSource] = Field(min_length=1)
+    val: list[DatasetSource] = []
+    augment: AugmentConfig = AugmentConfig()
+    mild_last_epochs: int = Field(30, ge=0)     # RTMPose's milder augmentation for the last epochs (REFERENCE §4)
+
+
+class TrainConfig(Strict):
+    epochs: PositiveInt = 420
+    batch_size: PositiveInt = 256               # global: split evenly over the torchrun processes
+    lr: float = Field(4e-3, gt=0.0)
+    weight_decay: float = Field(0.0, ge=0.0)    # never applied to norms and biases
+    warmup_iters: int = Field(1000, ge=0)
+    warmup_ratio: float = Field(1e-5, gt=0.0, le=1.0)
+    cosine_from_epoch: int | None = Field(None, ge=0)   # None: half the epochs
+    min_lr: float | None = Field(None, ge=0.0)  # None: lr * 0.05 (2e-4 for lr 4e-3)
+    ema: bool = True
+    ema_momentum: float = Field(2e-4, gt=0.0, lt=1.0)
+    grad_clip: float | None = Field(None, gt=0.0)       # max global gradient norm
+    seed: int = 21
+    workers: int = Field(2, ge=0)
+    device: str = "auto"                        # auto | cpu | cuda
+    precision: Literal["fp32", "bf16", "fp16"] = "fp32"  # autocast on CUDA; fp16 adds a gradient scaler
+    sync_bn: bool = True                        # SyncBatchNorm across processes (NCCL only)
+    freeze_bn: bool = False                     # BatchNorm in eval mode: fixed statistics, e.g. for fine-tuning
+    val_interval: int = Field(10, ge=0)         # epochs between validations (0: never; the last epoch always)
+    checkpoint_interval: int = Field(1, ge=0)   # epochs between checkpoints (the last epoch always)
+    checkpoint_iters: int | None = Field(None, ge=1)    # also every N iterations (for long epochs)
+    keep_checkpoints: PositiveInt = 2
+    log_interval: PositiveInt = 50              # iterations between metrics lines
+    tensorboard: bool = True                    # mirror the metrics to TensorBoard when it is installed
+
+    @model_validator(mode="after")
+    def _check(self) -> TrainConfig:
+        if self.cosine_from_epoch is not None and self.cosine_from_epoch > self.epochs:
+            raise ValueError(f"cosine_from_epoch ({self.cosine_from_epoch}) is after the last epoch ({self.epochs})")
+        return self
+
+
+class Config(Strict):
+    skeleton: SkeletonSpec | None = None        # preset, YAML file, {union: [...]}; None: union of the train sets
+    model: ModelConfig = ModelConfig()
+    data: DataConfig
+    teachers: list[TeacherSpec] = []            # empty: plain supervised training (the ground-truth loss alone)
+    loss: LossSpec = LossSpec()                 # how GT and distillation terms combine; unused without teachers
+    train: TrainConfig = TrainConfig()
+    output: str                                 # the run directory
+
+    @field_validator("skeleton", mode="wrap")
+    @classmethod
+    def _one_skeleton_error(cls, value: Any, handler: Any) -> SkeletonSpec | None:
+        # One clear message instead of one per union branch.
+        try:
+            return handler(value)
+        except ValidationError:
+            raise ValueError(f"expected a preset name, a skeleton YAML file or {{union: [name, ...]}}, got {value!r}")
+
+    def build_skeleton(self) -> Skeleton:
+        return build_skeleton(self.skeleton, self.data.train)
+
+    def resolve_paths(self, base: Path) -> Config:
+        """Dataset files and the init model taken relative to `base` (the config's folder), made absolute, so the
+        recipe reads the same files wherever it is launched from. `output` stays relative to the current folder."""
+        base = base.resolve()
+        data = self.data.model_copy(update={"train": [s.resolve_paths(base) for s in self.data.train],
+                                            "val": [s.resolve_paths(base) for s in self.data.val]})
+        model = self.model.model_copy(update={"init": str(base / self.model.init) if self.model.init else None})
+        teachers = [t.model_copy(update={"path": base / t.path, "cache": base / t.cache if t.cache else None,
+                                         "skeleton": _resolve_file(t.skeleton, base)}) for t in self.teachers]
+        return self.model_copy(update={"data": data, "model": model, "teachers": teachers,
+                                       "skeleton": _resolve_file(self.skeleton, base)})
+
+
+# Keys that may differ between a run and its resumption: they change how it runs, not what it computes.
+RESUMABLE_CHANGES = ("output", "train.device", "train.workers", "train.log_interval", "train.tensorboard",
+                     "train.keep_checkpoints")
+
+
+def load_config(path: str | Path, overrides: list[str] | tuple[str, ...] = ()) -> Config:
+    """Read a YAML config, apply `key.sub=value` overrides (values parsed as YAML scalars) and validate it.
+
+    Relative dataset and model paths are relative to the config file's folder (as `unionpose data` reads recipes).
+
+    Errors are ValueErrors that name the file and the key path, e.g. `cfg.yaml: train.lr: Input should be ...`.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"config file not found: {path}")
+    try:
+        data = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as error:
+        raise ValueError(f"{path}: not valid YAML: {error}") from None
+    if not isinstance(data, dict):
+        raise ValueError(f"{path}: a config must be a mapping of sections (skeleton, model, data, ...)")
+    for override in overrides:
+        apply_override(data, override)
+    return validate_config(data, source=str(path)).resolve_paths(path.parent)
+
+
+def validate_config(data: dict[str, Any], source: str = "config") -> Config:
+    try:
+        return Config.model_validate(data)
+    except ValidationError as error:
+        lines = [f"{_key_path(e['loc'])}: {_message(e)}" for e in error.errors()]
+        raise ValueError(f"{source}: {len(lines)} invalid setting(s):\n  " + "\n  ".join(lines)) from None
+
+
+def apply_override(data: dict[str, Any], override: str) -> None:
+    """Set `a.b.c=value` in the nested dict (list items by index: `data.train.0.ratio=2`)."""
+    key, separator, text = override.partition("=")
+    if not separator or not key.strip():
+        raise ValueError(f"override {override!r} must look like key.sub=value")
+    try:
+        value = yaml.safe_load(text)
+    except yaml.YAMLError as error:
+        raise ValueError(f"override {override!r}: the value is not valid YAML: {error}") from None
+    parts = key.strip().split(".")
+    node: Any = data
+    for depth, part in enumerate(parts[:-1]):
+        where = ".".join(parts[: depth + 1])
+        if isinstance(node, list):
+            node = node[_list_index(part, node, where, override)]
+        elif isinstance(node, dict):
+            node = node.setdefault(part, {})
+        else:
+            raise ValueError(f"override {override!r}: {where} is a value, not a section")
+    last = parts[-1]
+    if isinstance(node, list):
+        node[_list_index(last, node, key, override)] = value
+    elif isinstance(node, dict):
+        node[last] = value
+    else:
+        raise ValueError(f"override {override!r}: {'.'.join(parts[:-1])} is a value, not a section")
+
+
+def save_config(config: Config, path: str | Path) -> Path:
+    """The resolved config (defaults filled in) as YAML: it reproduces the run with `unionpose train`."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(yaml.safe_dump(config.model_dump(mode="json"), sort_keys=False))
+    return path
+
+
+def config_differences(old: Config, new: Config) -> list[str]:
+    """Key paths whose values differ between two configs, as `key: old -> new`."""
+    changes: list[str] = []
+    _diff(old.model_dump(mode="json"), new.model_dump(mode="json"), "", changes)
+    return changes
+
+
+def _diff(old: Any, new: Any, prefix: str, changes: list[str]) -> None:
+    if isinstance(old, dict) and isinstance(new, dict):
+        for key in list(old) + [k for k in new if k not in old]:
+            _diff(old.get(key), new.get(key), f"{prefix}{key}.", changes)
+    elif isinstance(old, list) and isinstance(new, list) and len(old) == len(new):
+        for index, (a, b) in enumerate(zip(old, new)):
+            _diff(a, b, f"{prefix}{index}.", changes)
+    elif old != new:
+        changes.append(f"{prefix[:-1]}: {old!r} -> {new!r}")
+
+
+def _resolve_file(spec: Any, base: Path) -> Any:
+    """A skeleton given as a YAML file, relative to `base`; preset names and unions stay as they are."""
+    return str(base / spec) if isinstance(spec, str) and spec.endswith((".yaml", ".yml")) else spec
+
+
+def _list_index(part: str, node: list, where: str, override: str) -> int:
+    if not part.isdigit() or int(part) >= len(node):
+        raise ValueError(f"override {override!r}: {where} must be an index below {len(node)}")
+    return int(part)
+
+
+def _key_path(location: tuple) -> str:
+    return ".".join(str(part) for part in location) or "(top level)"
+
+
+def _message(error: dict[str, Any]) -> str:
+    if error["type"] == "extra_forbidden":
+        return "unknown key"
+    if error["type"] == "missing":
+        return "required key is missing"
+    return error["msg"].removeprefix("Value error, ")

@@ -1,0 +1,64 @@
+"""Student crop -> teacher input (re-normalise, resize) and teacher SimCC bins -> student bins, by crop geometry.
+
+A teacher whose input size differs from the student's sees the student's crop *resized* (as the paper feeds its
+256x256 MPII teacher the 256x192 crop): bilinear with half-pixel centres (`align_corners=False`, cv2.resize's
+convention), antialiased when shrinking. The resize stretches the crop when the aspect ratios differ; the image
+region is the same. Under this resize, teacher pixel x_t and student pixel x_s see the same image point when
+    x_t + 0.5 = (x_s + 0.5) * W_teacher / W_student        (and likewise in y),
+and a SimCC bin b sits at pixel b / split_ratio on either side. The teacher's logits are read at the teacher bin
+that each student bin sees, by linear interpolation along the bin axis (clamped at the ends).
+"""
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+
+def renormalise(images: torch.Tensor, mean_from: tuple[float, ...], std_from: tuple[float, ...],
+                mean_to: tuple[float, ...], std_to: tuple[float, ...]) -> torch.Tensor:
+    """Images normalised with (mean_from, std_from) -> normalised with (mean_to, std_to); a no-op when equal."""
+    if tuple(mean_from) == tuple(mean_to) and tuple(std_from) == tuple(std_to):
+        return images
+    def column(values: tuple[float, ...]) -> torch.Tensor:
+        return torch.tensor(values, dtype=images.dtype, device=images.device).view(1, -1, 1, 1)
+    pixels = images * column(std_from) + column(mean_from)
+    return (pixels - column(mean_to)) / column(std_to)
+
+
+def resize_crops(images: torch.Tensor, size_hw: tuple[int, int]) -> torch.Tensor:
+    """(N, C, h, w) -> (N, C, H, W), bilinear with half-pixel centres (see the module docstring)."""
+    if tuple(images.shape[-2:]) == tuple(size_hw):
+        return images
+    return F.interpolate(images, size=tuple(size_hw), mode="bilinear", align_corners=False, antialias=True)
+
+
+def student_to_teacher_pixels(x_student: torch.Tensor, student_length: int, teacher_length: int) -> torch.Tensor:
+    """Where a student crop pixel coordinate lands in the resized teacher crop (one axis)."""
+    return (x_student + 0.5) * (teacher_length / student_length) - 0.5
+
+
+class BinResampler:
+    """Reads a teacher's SimCC logits (..., teacher bins) at the student's bins along one axis."""
+
+    def __init__(self, teacher_length: int, teacher_ratio: float, student_length: int, student_ratio: float) -> None:
+        """Lengths are the crop sides in pixels on this axis; ratios are the SimCC bins per pixel."""
+        self.teacher_bins = int(round(teacher_length * teacher_ratio))
+        self.student_bins = int(round(student_length * student_ratio))
+        self.identity = teacher_length == student_length and teacher_ratio == student_ratio
+        student_pixels = torch.arange(self.student_bins, dtype=torch.float64) / student_ratio
+        position = student_to_teacher_pixels(student_pixels, student_length, teacher_length) * teacher_ratio
+        position = position.clamp(0, self.teacher_bins - 1)
+        self.lower = position.floor().long().clamp(max=self.teacher_bins - 1)
+        self.upper = (self.lower + 1).clamp(max=self.teacher_bins - 1)
+        self.fraction = (position - self.lower).float()
+
+    def __call__(self, logits: torch.Tensor) -> torch.Tensor:
+        if logits.shape[-1] != self.teacher_bins:
+            raise ValueError(f"expected teacher logits with {self.teacher_bins} bins, got shape {tuple(logits.shape)}")
+        if self.identity:
+            return logits
+        device = logits.device
+        fraction = self.fraction.to(device=device, dtype=logits.dtype)
+        lower = logits[..., self.lower.to(device)]
+        upper = logits[..., self.upper.to(device)]
+        return lower + (upper - lower) * fraction
