@@ -24,7 +24,8 @@ COMMANDS = (
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="unionpose", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        prog="unionpose", description="Train and run one pose model for the union of several datasets' keypoints.")
     from unionpose import __version__
 
     parser.add_argument("--version", action="version", version=f"unionpose {__version__}")

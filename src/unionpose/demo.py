@@ -203,13 +203,12 @@ def _evaluate(models: dict[str, Path], data_dir: Path, out: Path) -> None:
 
 
 def headline(result: dict[str, Any], shared: bool = False) -> float:
-    """A dataset's headline number in percent: AP for COCO-style, PCKh@0.5 (or PCK) for MPII-style."""
+    """A dataset's headline number in percent (AP, PCKh@0.5 or PCK); `shared`: on the points the model has."""
+    from unionpose.eval.tables import headline as metric_headline
+
     if shared and "shared" in result:
         result = result["shared"]
-    for key in ("AP", "pckh", "pck"):
-        if key in result:
-            return 100.0 * float(result[key])
-    raise KeyError(f"no headline number in {sorted(result)}")
+    return 100.0 * float(metric_headline(result)[1])
 
 
 def format_tables(metrics: dict[str, dict[str, Any]]) -> str:

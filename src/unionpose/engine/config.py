@@ -10,6 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from unionpose.data.augment import AugmentConfig
 from unionpose.data.sources import DatasetSource, SkeletonSpec, build_skeleton
 from unionpose.distill.multi_teacher import LossSpec
+from unionpose.distill.stage2 import Stage2Spec
 from unionpose.skeletons import Skeleton
 from unionpose.teachers.spec import TeacherSpec
 
@@ -81,6 +82,7 @@ class Config(Strict):
     data: DataConfig
     teachers: list[TeacherSpec] = []            # empty: plain supervised training (the ground-truth loss alone)
     loss: LossSpec = LossSpec()                 # how GT and distillation terms combine; unused without teachers
+    stage2: Stage2Spec | None = None            # DWPose stage 2: a new head on this stage-1 model's frozen backbone
     train: TrainConfig = TrainConfig()
     output: str                                 # the run directory
 
@@ -93,19 +95,31 @@ class Config(Strict):
         except ValidationError:
             raise ValueError(f"expected a preset name, a skeleton YAML file or {{union: [name, ...]}}, got {value!r}")
 
+    @model_validator(mode="after")
+    def _check_stage2(self) -> Config:
+        # Stage 2 distils from the stage-1 model alone and builds its student from it.
+        if self.stage2 is not None and self.teachers:
+            raise ValueError(f"stage2: the stage-1 model is the only teacher of stage 2; set teachers: [] "
+                             f"(got {', '.join(t.name for t in self.teachers)})")
+        if self.stage2 is not None and self.model.init:
+            raise ValueError("stage2: the student is built from stage2.stage1; drop model.init")
+        return self
+
     def build_skeleton(self) -> Skeleton:
         return build_skeleton(self.skeleton, self.data.train)
 
     def resolve_paths(self, base: Path) -> Config:
-        """Dataset files and the init model taken relative to `base` (the config's folder), made absolute, so the
-        recipe reads the same files wherever it is launched from. `output` stays relative to the current folder."""
+        """Dataset files, the init and stage-1 models and the teachers taken relative to `base` (the config's folder),
+        made absolute, so the recipe reads the same files wherever it is launched from. `output` stays relative to the
+        current folder."""
         base = base.resolve()
         data = self.data.model_copy(update={"train": [s.resolve_paths(base) for s in self.data.train],
                                             "val": [s.resolve_paths(base) for s in self.data.val]})
         model = self.model.model_copy(update={"init": str(base / self.model.init) if self.model.init else None})
         teachers = [t.model_copy(update={"path": base / t.path, "cache": base / t.cache if t.cache else None,
                                          "skeleton": _resolve_file(t.skeleton, base)}) for t in self.teachers]
-        return self.model_copy(update={"data": data, "model": model, "teachers": teachers,
+        stage2 = self.stage2.model_copy(update={"stage1": base / self.stage2.stage1}) if self.stage2 else None
+        return self.model_copy(update={"data": data, "model": model, "teachers": teachers, "stage2": stage2,
                                        "skeleton": _resolve_file(self.skeleton, base)})
 
 

@@ -22,6 +22,7 @@ from unionpose.data.mixture import UnionMixture
 from unionpose.data.simcc import SimCCCodec
 from unionpose.distill.multi_teacher import DistillationObjective
 from unionpose.distill.objective import GroundTruthObjective
+from unionpose.distill.stage2 import HeadSelfDistillation, finalise_stage2, prepare_stage2_student
 from unionpose.engine.checkpoint import (
     Progress, latest_checkpoint, load_checkpoint, load_weights, restore_checkpoint, save_checkpoint,
 )
@@ -31,7 +32,7 @@ from unionpose.engine.ema import ModelEMA
 from unionpose.engine.logging import MetricsLog, format_terms, progress_bar
 from unionpose.engine.schedule import LearningRateSchedule
 from unionpose.engine.validation import CropValidator, Validator
-from unionpose.models import save_model_file
+from unionpose.models import read_model_info, save_model_file
 from unionpose.models.rtmpose import RTMPose
 from unionpose.skeletons import Skeleton
 from unionpose.teachers.base import StudentSpace
@@ -68,8 +69,9 @@ def train(config: Config, *, resume: bool | str | Path = False, objective: nn.Mo
 
     `resume`: False starts afresh (refusing a run directory that already holds checkpoints), True continues from the
     newest checkpoint of `config.output`, a path continues from that checkpoint folder (or run directory).
-    `objective` defaults to what the config says: the ground-truth KL-discrete loss, or with `teachers:` the
-    multi-teacher distillation objective (`build_objective`); `validator` to `CropValidator` on `data.val`.
+    `objective` defaults to what the config says: the ground-truth KL-discrete loss, with `teachers:` the
+    multi-teacher distillation objective, with `stage2:` DWPose's head self-distillation (`build_objective`);
+    `validator` to `CropValidator` on `data.val`.
     """
     context = init_distributed(config.train.device)
     try:
@@ -102,9 +104,7 @@ class Trainer:
 
         # Model, codec and data, all in the union skeleton.
         self.skeleton = config.build_skeleton()
-        self.model = RTMPose(config.model.size, self.skeleton.num_keypoints, config.model.input)
-        if config.model.init:
-            load_weights(config.model.init, self.model, self.skeleton)
+        self.model = build_student(config, self.skeleton)
         self.codec = SimCCCodec(config.model.input, config.model.sigma)
         mixture = UnionMixture(config.data.train, self.skeleton)
         self.dataset = training_dataset(mixture, self.skeleton, self.codec, config)
@@ -179,7 +179,7 @@ class Trainer:
     def train_one_epoch(self, epoch: int, bar: tqdm) -> None:
         settings = self.config.train
         device = self.context.device
-        set_train_mode(self.model, freeze_bn=settings.freeze_bn)
+        set_train_mode(self.model, freeze_bn=settings.freeze_bn, frozen_backbone=self.config.stage2 is not None)
         self.objective.train()
         self.sampler.set_epoch(epoch, start_batch=self.progress.batch_in_epoch)
         autocast = partial(torch.autocast, device.type, dtype=PRECISIONS[settings.precision],
@@ -269,6 +269,8 @@ class Trainer:
 
     def export_model(self, path: Path) -> Path:
         model = self.ema.module if self.ema is not None else self.model
+        if self.config.stage2 is not None:      # the stage-1 backbone, bit for bit, and the new head
+            return finalise_stage2(self.config.stage2.stage1, model, path)
         provenance = {"epoch": self.progress.epoch, "step": self.progress.step, "ema": self.ema is not None}
         extra = {"training": json.dumps(provenance), "train_config": json.dumps(self.config.model_dump(mode="json"))}
         return save_model_file(path, model, self.skeleton, codec_sigma=self.codec.sigma, extra=extra)
@@ -289,8 +291,29 @@ class Trainer:
         return directory
 
 
+def build_student(config: Config, skeleton: Skeleton) -> RTMPose:
+    """The model to train: a fresh RTMPose (or `model.init`'s weights), or for DWPose stage 2 the stage-1 model's
+    backbone, frozen, under a fresh head."""
+    if config.stage2 is None:
+        model = RTMPose(config.model.size, skeleton.num_keypoints, config.model.input)
+        if config.model.init:
+            load_weights(config.model.init, model, skeleton)
+        return model
+    stage1 = config.stage2.stage1
+    info = read_model_info(stage1)
+    if info.skeleton != skeleton or info.model_size != config.model.size or info.input_size != config.model.input:
+        raise ValueError(f"stage2.stage1 {stage1}: holds RTMPose-{info.model_size} {list(info.input_size)} for "
+                         f"skeleton {info.skeleton.name!r}, but the config says RTMPose-{config.model.size} "
+                         f"{list(config.model.input)} for {skeleton.name!r}; set model.size, model.input and "
+                         "skeleton to the stage-1 model's")
+    return prepare_stage2_student(stage1)
+
+
 def build_objective(config: Config, skeleton: Skeleton, model: RTMPose, mixture: UnionMixture) -> nn.Module:
-    """The recipe's loss: the ground-truth loss alone, or with teachers the distillation objective (distill/)."""
+    """The recipe's loss: the ground-truth loss alone, with teachers the distillation objective (distill/), or for
+    DWPose stage 2 the stage-1 head's self-distillation."""
+    if config.stage2 is not None:
+        return HeadSelfDistillation(config.stage2.stage1, config.stage2.kd_temperature)
     if not config.teachers:
         return GroundTruthObjective()
     student = StudentSpace(skeleton, tuple(config.model.input), 2.0, config.model.sigma)
@@ -339,9 +362,12 @@ def build_optimizer(modules: list[nn.Module], lr: float, weight_decay: float) ->
                               {"params": no_decay, "weight_decay": 0.0}], lr=lr)
 
 
-def set_train_mode(model: nn.Module, freeze_bn: bool) -> None:
-    """Training mode; with `freeze_bn` the BatchNorm layers keep their statistics (eval mode) and are not updated."""
+def set_train_mode(model: nn.Module, freeze_bn: bool, frozen_backbone: bool = False) -> None:
+    """Training mode; with `freeze_bn` the BatchNorm layers keep their statistics (eval mode) and are not updated;
+    a `frozen_backbone` (DWPose stage 2) stays in eval mode as a whole."""
     model.train()
+    if frozen_backbone:
+        model.backbone.eval()
     if freeze_bn:
         for module in model.modules():
             if isinstance(module, nn.modules.batchnorm._BatchNorm):
