@@ -17,7 +17,6 @@ from __future__ import annotations
 import json
 import multiprocessing
 import os
-import tempfile
 import time
 from collections.abc import Iterator
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, as_completed, wait
@@ -28,6 +27,7 @@ import cv2
 import numpy as np
 from tqdm import tqdm
 
+from unionpose.atomic import atomic_path
 from unionpose.data.errors import DataError
 from unionpose.data.instance import Instance
 from unionpose.data.readers import read_coco
@@ -286,15 +286,8 @@ def _video_tasks(source: VideoSource, config: PseudoLabelConfig, done: dict, fol
 
 
 def _write_atomically(path: Path, data: bytes) -> None:
-    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(handle, "wb") as file:
-            file.write(data)
-        os.chmod(temporary, 0o644)        # mkstemp makes it private; the result is an ordinary file
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
+    with atomic_path(path) as temporary:
+        temporary.write_bytes(data)
 
 
 # --- the run ---------------------------------------------------------------------------------------------------------

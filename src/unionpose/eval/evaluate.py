@@ -22,8 +22,6 @@ from pathlib import Path
 from typing import Any, Protocol
 
 import numpy as np
-import yaml
-from pydantic import ValidationError
 from tqdm import tqdm
 
 from unionpose.data.errors import DataError
@@ -31,7 +29,7 @@ from unionpose.data.instance import Instance
 from unionpose.data.mixture import to_union
 from unionpose.data.readers import load_image, read_detections, read_image_table
 from unionpose.data.readers.jsonfile import load_json
-from unionpose.data.sources import DataConfig, DatasetSource, SkeletonSpec, read_source
+from unionpose.data.sources import DatasetSource, SkeletonSpec, load_data_config, read_source
 from unionpose.eval.coco_ap import build_ground_truth, coco_keypoint_ap
 from unionpose.eval.pck import correct_keypoints, pck_bbox
 from unionpose.eval.pckh import EXCLUDED_FROM_MEAN, head_size_from_boxes, pckh
@@ -531,24 +529,10 @@ def _slug(name: str) -> str:
 
 # --- config ----------------------------------------------------------------------------------------------------
 def load_val_datasets(path: str | Path) -> tuple[list[DatasetSource], SkeletonSpec | None]:
-    """The `data.val` datasets and the `skeleton` of a YAML file: a training recipe, or a data config holding just
-    `data: {val: [...]}`. Other keys belong to other parts of a recipe and are not checked here; relative paths are
-    relative to the file's folder."""
-    path = Path(path)
-    try:
-        raw = yaml.safe_load(path.read_text())
-    except FileNotFoundError:
-        raise DataError(path, None, None, "config file not found") from None
-    except yaml.YAMLError as error:
-        raise DataError(path, None, None, f"not valid YAML: {error}") from None
-    data = raw.get("data") if isinstance(raw, dict) else None
-    if not isinstance(data, dict) or not data.get("val"):
-        raise DataError(path, None, "data.val", "no validation datasets: the config needs a 'data: {val: [...]}' list")
-    try:
-        config = DataConfig.model_validate({"skeleton": raw.get("skeleton"), "data": {"val": data["val"]}})
-    except ValidationError as error:
-        first = error.errors()[0]
-        location = "".join(f"[{part}]" if isinstance(part, int) else f".{part}" for part in first["loc"]).lstrip(".")
-        more = f" (and {error.error_count() - 1} more)" if error.error_count() > 1 else ""
-        raise DataError(path, None, location, f"{first['msg']}{more}") from None
-    return [source.resolve_paths(path.parent) for source in config.data.val], config.skeleton
+    """The `data.val` datasets (paths resolved) and the `skeleton` of a YAML file: a training recipe, or a data
+    config holding just `data: {val: [...]}`."""
+    config = load_data_config(path)
+    if not config.data.val:
+        raise DataError(Path(path), None, "data.val",
+                        "no validation datasets: the config needs a 'data: {val: [...]}' list")
+    return list(config.data.val), config.skeleton

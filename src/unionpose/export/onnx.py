@@ -1,8 +1,6 @@
 """ONNX export of a pose model (public RTMPose layout or with decoding in the graph) and its parity check."""
 from __future__ import annotations
 
-import os
-import tempfile
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -12,6 +10,7 @@ import onnx
 import torch
 from torch import nn
 
+from unionpose.atomic import atomic_path
 from unionpose.data.simcc import SimCCCodec
 from unionpose.export.metadata import ONNX_INPUT, ONNX_OUTPUTS_DECODED, ONNX_OUTPUTS_LOGITS, info_to_metadata
 from unionpose.infer.backends import OnnxBackend, TorchBackend
@@ -57,23 +56,16 @@ def export_onnx(model: nn.Module, info: ModelInfo, path: str | Path, decode: boo
     graph = DecodedPose(model, info.split_ratio) if decode else model
     outputs = list(ONNX_OUTPUTS_DECODED if decode else ONNX_OUTPUTS_LOGITS)
     example = torch.zeros(1, 3, height, width)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(handle)
-    try:
+    with atomic_path(path) as temporary:
         with warnings.catch_warnings():   # the TorchScript exporter (dynamo=False) warns that it is legacy
             warnings.simplefilter("ignore", DeprecationWarning)
-            torch.onnx.export(graph, (example,), temporary, input_names=[ONNX_INPUT], output_names=outputs,
+            torch.onnx.export(graph, (example,), str(temporary), input_names=[ONNX_INPUT], output_names=outputs,
                               dynamic_axes={name: {0: "batch"} for name in [ONNX_INPUT, *outputs]},
                               opset_version=opset, do_constant_folding=True, dynamo=False)
         proto = onnx.load(temporary)
         onnx.helper.set_model_props(proto, info_to_metadata(info, decoded=decode))
         onnx.checker.check_model(proto)
         onnx.save(proto, temporary)
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
     return path
 
 

@@ -3,8 +3,6 @@ codec, normalisation) as string metadata."""
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -13,6 +11,7 @@ import torch
 from safetensors import SafetensorError, safe_open
 from safetensors.torch import save_file
 
+from unionpose.atomic import atomic_path
 from unionpose.data.simcc import default_sigma
 from unionpose.models.rtmpose import RTMPose
 from unionpose.skeletons import Skeleton
@@ -63,15 +62,8 @@ def save_model_file(path: str | Path, model: RTMPose, skeleton: Skeleton, *,
             raise ValueError(f"extra metadata field {key!r} must be a string, got {type(value).__name__}")
         metadata[key] = value
     tensors = {key: value.detach().cpu().contiguous() for key, value in model.state_dict().items()}
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(handle)
-    try:
+    with atomic_path(path) as temporary:
         save_file(tensors, temporary, metadata=metadata)
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
     return path
 
 

@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
@@ -22,6 +20,7 @@ import torch
 from safetensors import SafetensorError, safe_open
 from safetensors.numpy import save_file
 
+from unionpose.atomic import atomic_path
 from unionpose.data.instance import Instance
 from unionpose.data.readers.images import load_image
 from unionpose.data.transforms import box_to_center_scale, get_warp_matrix, transform_points, warp_image
@@ -111,15 +110,8 @@ def save_teacher_cache(path: str | Path, cache: TeacherCache) -> Path:
     }
     tensors = {"keypoints": np.ascontiguousarray(cache.keypoints, np.float32),
                "confidence": np.ascontiguousarray(cache.confidence, np.float32)}
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(handle)
-    try:
+    with atomic_path(path) as temporary:
         save_file(tensors, temporary, metadata=metadata)
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
     return path
 
 
