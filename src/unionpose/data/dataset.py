@@ -34,7 +34,7 @@ class TopDownDataset(Dataset):
     """Person instances (in one skeleton) -> dicts of tensors the model and the objective consume.
 
     Items: image (3, H, W) float32 normalised RGB; target_x (K, Wx), target_y (K, Wy), target_weight (K,) from the
-    codec; annotated (K,) bool; visible (K,); keypoints (K, 2) crop pixels; matrix (2, 3) image -> crop; center and
+    codec, times the label confidence of pseudo-labelled points; annotated (K,) bool; visible (K,); keypoints (K, 2) crop pixels; matrix (2, 3) image -> crop; center and
     scale of the crop in image pixels; dataset_index, instance_index, flipped. Images are decoded per item (no cache).
 
     An item is fetched by a `SampleKey` (training, from `EpochBatchSampler`) or by a plain instance index (evaluation,
@@ -79,11 +79,15 @@ class TopDownDataset(Dataset):
         rng = sample_rng(self.seed, epoch, position) if augmenter.config.enabled else None
         crop = augmenter(image, instance.box, instance.keypoints, instance.visible, instance.annotated, rng)
         target = self.codec.encode(crop.keypoints, crop.visible, crop.annotated)
+        weight = target.weight
+        if instance.confidence is not None:   # pseudo-labels: a point counts as much as its label is trusted
+            confidence = instance.confidence[augmenter.flip_indices] if crop.flipped else instance.confidence
+            weight = (weight * np.clip(confidence, 0.0, 1.0)).astype(np.float32)
         return {
             "image": torch.from_numpy(normalise(crop.image)),
             "target_x": torch.from_numpy(target.x),
             "target_y": torch.from_numpy(target.y),
-            "target_weight": torch.from_numpy(target.weight),
+            "target_weight": torch.from_numpy(weight),
             "annotated": torch.from_numpy(np.asarray(crop.annotated, dtype=bool)),
             "visible": torch.from_numpy(np.asarray(crop.visible, dtype=np.int64)),
             "keypoints": torch.from_numpy(crop.keypoints.astype(np.float32)),

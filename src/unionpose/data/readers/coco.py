@@ -250,10 +250,23 @@ class _CocoReader:
                 raise DataError(file, where, "bbox_head", f"expected finite x, y and w, h > 0, got {head_box.tolist()}")
             head_box = np.concatenate([head_box[:2], head_box[:2] + head_box[2:]])
         track_id = ann.get("track_id", -1)
-        return _Record(index=i, ann_id=ann_id, image_id=image_id, crowd=bool(crowd), box=box,
-                       points=np.concatenate(values).reshape(-1, 3),
-                       valid=np.repeat(valid, [count for _, _, count in self.parts]),
-                       head_box=head_box, track_id=track_id if _is_int(track_id) else -1)
+        points = np.concatenate(values).reshape(-1, 3)
+        valid = np.repeat(valid, [count for _, _, count in self.parts])
+        confidence = None
+        if ann.get("keypoint_confidence") is not None:   # pseudo-labels: per-point trust; null = the expert has none
+            raw = ann["keypoint_confidence"]
+            if not isinstance(raw, list) or len(raw) != len(points):
+                raise DataError(file, where, "keypoint_confidence", f"expected a list of {len(points)} numbers or "
+                                f"nulls, got {type(raw).__name__} of length {len(raw) if isinstance(raw, list) else '-'}")
+            given = np.array([value is not None for value in raw])
+            confidence = np.array([0.0 if value is None else value for value in raw], dtype=np.float64)
+            if not np.isfinite(confidence).all() or (confidence < 0).any() or (confidence > 1).any():
+                raise DataError(file, where, "keypoint_confidence", "values must be in [0, 1] or null")
+            valid = valid & given      # a point the expert cannot give is not annotated, whatever its part flag says
+            confidence = confidence.astype(np.float32)
+        return _Record(index=i, ann_id=ann_id, image_id=image_id, crowd=bool(crowd), box=box, points=points,
+                       valid=valid, head_box=head_box, track_id=track_id if _is_int(track_id) else -1,
+                       confidence=confidence)
 
     # --- numbers, for all records at once ----------------------------------------------------------------------
     def _check_numbers(self, file: Path, records: list[_Record], errors: dict[int, DataError]) -> list[_Record]:
@@ -316,6 +329,7 @@ class _CocoReader:
                 image_size=(image.height, image.width),
                 head_box=None if r.head_box is None else r.head_box.astype(np.float32),
                 track_id=r.track_id,
+                confidence=r.confidence,
             ))
         return instances
 
@@ -333,6 +347,7 @@ class _Record:
     valid: np.ndarray            # (K,) bool: the point's part is labelled for this person
     head_box: np.ndarray | None  # x1, y1, x2, y2
     track_id: int
+    confidence: np.ndarray | None = None   # (K,) label confidence of pseudo-labels, in [0, 1]
 
 
 def _where(index: int, ann_id: Any, image_id: Any) -> str:
