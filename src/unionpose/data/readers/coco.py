@@ -310,16 +310,13 @@ class _CocoReader:
             if not visible.any():
                 report.skip(NO_KEYPOINTS)
                 continue
-            box = clip_box(r.box, image.height, image.width)
-            if box is None:
-                report.skip(OUTSIDE_IMAGE)
-                continue
-            if box[2] < 1 or box[3] < 1:
-                report.skip(DEGENERATE_BOX)
+            box, reason = usable_box(r.box, image.height, image.width)
+            if reason:
+                report.skip(reason)
                 continue
             instances.append(Instance(
                 image=str(image.path),
-                box=box.astype(np.float32),
+                box=box,
                 keypoints=r.points[:, :2].astype(np.float32),
                 visible=visible,
                 annotated=r.valid.copy(),
@@ -366,6 +363,16 @@ def _numbers(file: Path, where: str, key: str, value: Any, length: int, expected
     if array is None or array.ndim != 1:
         raise DataError(file, where, key, f"expected a list of {length} numbers ({expected})")
     return array
+
+
+def usable_box(box: np.ndarray, height: int, width: int) -> tuple[np.ndarray | None, str | None]:
+    """The box clipped to the image as float32, or None and the skip reason (outside the image, under one pixel)."""
+    clipped = clip_box(box, height, width)
+    if clipped is None:
+        return None, OUTSIDE_IMAGE
+    if clipped[2] < 1 or clipped[3] < 1:
+        return None, DEGENERATE_BOX
+    return clipped.astype(np.float32), None
 
 
 def clip_box(box: np.ndarray, height: int, width: int) -> np.ndarray | None:

@@ -8,10 +8,10 @@ from typing import Any
 import numpy as np
 
 from unionpose.data.errors import DataError
-from unionpose.data.readers.coco import ImageRecord, clip_box
+from unionpose.data.readers.coco import ImageRecord, usable_box
 from unionpose.data.readers.jsonfile import load_json
 from unionpose.data.readers.report import (
-    DEGENERATE_BOX, INVALID, LOW_SCORE, OTHER_CATEGORY, OUTSIDE_IMAGE, ReadReport,
+    INVALID, LOW_SCORE, OTHER_CATEGORY, ReadReport,
 )
 
 PERSON = 1
@@ -61,14 +61,11 @@ def read_detections(path: str | Path, images: dict[int, ImageRecord] | None = No
             report.skip(LOW_SCORE)
             continue
         if detection.image_size is not None:
-            box = clip_box(detection.box, *detection.image_size)
-            if box is None:
-                report.skip(OUTSIDE_IMAGE)
+            box, reason = usable_box(detection.box, *detection.image_size)
+            if reason:
+                report.skip(reason)
                 continue
-            if box[2] < 1 or box[3] < 1:
-                report.skip(DEGENERATE_BOX)
-                continue
-            detection.box = box.astype(np.float32)
+            detection.box = box
         detections.append(detection)
     return detections, report
 
