@@ -25,13 +25,13 @@ import cv2
 import numpy as np
 import torch
 
+from unionpose.core.images import load_image
+from unionpose.core.simcc import SimCCCodec
+from unionpose.core.transforms import box_to_center_scale, get_warp_matrix
 from unionpose.data.augment import AugmentConfig, TopDownAugmenter
 from unionpose.data.dataset import TopDownDataset, half_body_split
 from unionpose.data.mixture import UnionMixture
-from unionpose.data.readers import load_image
-from unionpose.data.simcc import SimCCCodec
 from unionpose.data.sources import load_data_config
-from unionpose.data.transforms import box_to_center_scale, get_warp_matrix
 
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_CONFIG = REPO / "configs/data/coco_mini_mpii_fixture.yaml"
@@ -99,7 +99,7 @@ def crop_rates(mixture: UnionMixture, passes: int, input_size_hw: tuple[int, int
 # Prints the wall and CPU seconds of `generate`, its workers' CPU (start-up included) counted in.
 GENERATE_TIMER = """
 import resource, sys, time, cv2
-from unionpose.data.synthetic import generate
+from unionpose.synthetic.generate import generate
 
 def cpu_seconds():
     usage = [resource.getrusage(who) for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN)]

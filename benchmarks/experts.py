@@ -20,8 +20,8 @@ from pathlib import Path
 
 import cv2
 
+from unionpose.apps.pseudolabel import PseudoLabelConfig, pseudolabel
 from unionpose.data.readers import read_coco
-from unionpose.pseudolabel import PseudoLabelConfig, pseudolabel
 from unionpose.teachers.mediapipe_experts import CROP_SIZE, MEDIAPIPE_VERSION, HolisticExpert
 
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"

@@ -34,14 +34,16 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from unionpose.apps.pseudolabel import FULL_FRAME_PADDING, wholebody_annotation
+from unionpose.core.images import read_image
+from unionpose.data.readers.box_file import BoxFile
 from unionpose.eval.pck import correct_keypoints, rate
 from unionpose.export.onnx import export_onnx
 from unionpose.infer.backends import OnnxBackend, load_pose_model
-from unionpose.infer.boxes import BoxFile, full_frame_box
-from unionpose.infer.sources import VideoSource, read_image
+from unionpose.infer.boxes import full_frame_box
+from unionpose.infer.sources import VideoSource
 from unionpose.infer.topdown import TopDownRunner
 from unionpose.models.model_file import load_model_file
-from unionpose.pseudolabel import FULL_FRAME_PADDING, wholebody_annotation
 from unionpose.teachers.mediapipe_experts import CROP_SIZE, MEDIAPIPE_VERSION, HolisticExpert
 
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"

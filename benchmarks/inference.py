@@ -26,10 +26,11 @@ import torch
 
 from unionpose.commands.models import parse_input_size
 from unionpose.export.onnx import export_onnx
-from unionpose.infer.backends import OnnxBackend, TorchBackend
+from unionpose.infer.backends import OnnxBackend
 from unionpose.infer.predictor import Predictor
 from unionpose.infer.sources import open_source
 from unionpose.infer.topdown import TopDownRunner
+from unionpose.infer.torch_backend import TorchBackend
 from unionpose.models import RTMPose, load_model_file, save_model_file
 from unionpose.skeletons import get_skeleton
 

@@ -22,11 +22,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from unionpose.data.synthetic import generate
 from unionpose.engine.config import validate_config
 from unionpose.engine.distributed import init_distributed
 from unionpose.engine.trainer import Trainer
 from unionpose.models import RTMPose
+from unionpose.synthetic.generate import generate
 
 
 class StepClock:

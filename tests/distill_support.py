@@ -6,10 +6,10 @@ import torch.nn.functional as F
 from conftest import FIXTURES, require
 from torch.utils.data import default_collate
 
+from unionpose.core.simcc import SimCCCodec
 from unionpose.data.augment import AugmentConfig, TopDownAugmenter
 from unionpose.data.dataset import TopDownDataset
 from unionpose.data.mixture import UnionMixture
-from unionpose.data.simcc import SimCCCodec
 from unionpose.data.sources import DatasetSource
 from unionpose.models import RTMPose
 from unionpose.skeletons import Skeleton

@@ -9,8 +9,8 @@ import pytest
 from conftest import FIXTURES, require
 from pydantic import ValidationError
 
+from unionpose.core.transforms import box_to_center_scale, get_warp_matrix, transform_points, warp_image
 from unionpose.data.augment import AugmentConfig, TopDownAugmenter, sample_rng
-from unionpose.data.transforms import box_to_center_scale, get_warp_matrix, transform_points, warp_image
 
 COCO_FLIP = np.array([0, 2, 1, 4, 3, 6, 5, 8, 7, 10, 9, 12, 11, 14, 13, 16, 15])
 UPPER, LOWER = tuple(range(11)), tuple(range(11, 17))     # COCO-17: head and arms / hips and legs

@@ -10,8 +10,9 @@ import pytest
 
 from conftest import FIXTURES, REPO, require
 from unionpose.cli import main
-from unionpose.data.errors import DataError
-from unionpose.data.readers import load_image, read_coco, read_detections, read_image_table, read_mpii, verify_image
+from unionpose.core.errors import DataError
+from unionpose.core.images import load_image, verify_image
+from unionpose.data.readers import read_coco, read_detections, read_image_table, read_mpii
 from unionpose.data.sources import DatasetSource, load_data_config, read_source
 
 

@@ -7,11 +7,11 @@ import numpy as np
 import pytest
 from conftest import FIXTURES, require
 
+from unionpose.core.errors import DataError
+from unionpose.core.simcc import SimCCCodec
 from unionpose.data.augment import AugmentConfig, TopDownAugmenter
 from unionpose.data.dataset import TopDownDataset
-from unionpose.data.errors import DataError
 from unionpose.data.readers import read_coco
-from unionpose.data.simcc import SimCCCodec
 from unionpose.skeletons import get_skeleton
 
 

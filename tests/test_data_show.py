@@ -22,8 +22,8 @@ from unionpose.data.preview import (
     preview_dataset,
     write_previews,
 )
+from unionpose.core.transforms import normalise
 from unionpose.data.sources import load_data_config
-from unionpose.data.transforms import normalise
 from unionpose.skeletons import get_skeleton
 
 CONFIG = REPO / "configs/data/coco_mini_mpii_fixture.yaml"

@@ -5,8 +5,9 @@ import json
 
 import pytest
 
+from unionpose.apps.demo import format_tables
+from unionpose.apps.demo_setup import STAGES
 from unionpose.cli import main
-from unionpose.demo import STAGES, format_tables
 
 
 def _result(metric: str, value: float, shared: float | None = None) -> dict:

@@ -10,13 +10,15 @@ from distill_support import SIZE, coco_mpii_mixture, make_batch, smooth_teacher
 from pydantic import ValidationError
 from torch import nn
 
-from unionpose.data.simcc import SimCCCodec
+from unionpose.core.constants import IMAGE_MEAN_RGB, IMAGE_STD_RGB
+from unionpose.core.model_description import ModelInfo
+from unionpose.core.simcc import SimCCCodec
 from unionpose.distill.losses import conditional_gt_loss, distillation_decay, feature_kd_loss, logit_kd_loss
 from unionpose.distill.multi_teacher import DistillationObjective, LossSpec
 from unionpose.distill.stage2 import Stage2Spec
 from unionpose.engine.config import validate_config
 from unionpose.models import RTMPose
-from unionpose.models.model_file import RGB_MEAN, RGB_STD, ModelInfo, save_model_file
+from unionpose.models.model_file import save_model_file
 from unionpose.skeletons import get_skeleton
 from unionpose.teachers import CheckpointTeacher, OnnxTeacher, StudentSpace, TeacherSpec
 
@@ -35,7 +37,7 @@ def batch(mixture):
 
 def tiny_teacher(name: str, skeleton_name: str, images: torch.Tensor, seed: int = 0) -> CheckpointTeacher:
     skeleton = get_skeleton(skeleton_name)
-    info = ModelInfo(skeleton, "t", SIZE, 2.0, SimCCCodec(SIZE).sigma, RGB_MEAN, RGB_STD)
+    info = ModelInfo(skeleton, "t", SIZE, 2.0, SimCCCodec(SIZE).sigma, IMAGE_MEAN_RGB, IMAGE_STD_RGB)
     student = StudentSpace(get_skeleton("coco_mpii21"), SIZE)
     return CheckpointTeacher(smooth_teacher(skeleton, images, seed), info, student, name, f"test teacher {seed}")
 

@@ -14,9 +14,9 @@ from pycocotools.cocoeval import COCOeval
 from conftest import FIXTURES, require
 from unionpose.eval import (
     STAT_NAMES, GroundTruthError, ResultsError, build_ground_truth, coco_keypoint_ap, ground_truth_as_results,
-    ground_truth_in_skeleton, instance_score, read_results, results_from_arrays, slice_to_skeleton, validate_results,
-    write_results,
+    ground_truth_in_skeleton, read_results, results_from_arrays, slice_to_skeleton, validate_results, write_results,
 )
+from unionpose.infer.scoring import instance_score
 from unionpose.skeletons import get_skeleton
 
 COCO17 = get_skeleton("coco17")

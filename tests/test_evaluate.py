@@ -8,13 +8,13 @@ import numpy as np
 import pytest
 
 from conftest import FIXTURES, require
+from unionpose.core.images import load_image
 from unionpose.data.mixture import to_union
-from unionpose.data.readers import load_image
 from unionpose.data.sources import DatasetSource, read_source
-from unionpose.data.synthetic import generate
 from unionpose.eval.evaluate import evaluate_model, format_summary, load_val_datasets
 from unionpose.infer.oks import box_iou_matrix
 from unionpose.skeletons import get_skeleton, keypoint_mapping
+from unionpose.synthetic.generate import generate
 
 # REFERENCE §6: MPII index -> index in the paper's 21-point union.
 MPII_TO_UNION = [16, 14, 12, 11, 13, 15, 17, 18, 19, 20, 10, 8, 6, 5, 7, 9]

@@ -12,7 +12,7 @@ import pytest
 from conftest import FIXTURES, require
 
 from unionpose.data.readers import read_coco
-from unionpose.pseudolabel import (
+from unionpose.apps.pseudolabel import (
     PseudoLabelConfig,
     assemble_labels,
     load_pseudolabels,

@@ -14,8 +14,9 @@ from torch import nn
 from conftest import FIXTURES, REFERENCE, require
 from unionpose.cli import main
 from unionpose.export.onnx import check_parity, export_onnx
-from unionpose.infer.backends import OnnxBackend, TorchBackend, load_pose_model
+from unionpose.infer.backends import OnnxBackend, load_pose_model
 from unionpose.infer.topdown import TopDownRunner
+from unionpose.infer.torch_backend import TorchBackend
 from unionpose.models import RTMPose, load_model_file, save_model_file
 from unionpose.skeletons import get_skeleton
 

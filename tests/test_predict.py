@@ -13,12 +13,13 @@ from onnx import TensorProto, helper
 
 from conftest import DATA, FIXTURES, require
 from unionpose.cli import main
-from unionpose.data.errors import DataError
+from unionpose.core.errors import DataError
+from unionpose.core.images import read_image
 from unionpose.export.onnx import export_onnx
 from unionpose.infer.detector import OnnxPersonDetector, letterbox
 from unionpose.infer.oks import oks_nms
 from unionpose.infer.predictor import Predictor
-from unionpose.infer.sources import open_source, read_image
+from unionpose.infer.sources import open_source
 from unionpose.infer.writers import openpose_groups
 from unionpose.models import RTMPose, load_model_file, save_model_file
 from unionpose.skeletons import get_skeleton

@@ -9,9 +9,8 @@ import numpy as np
 import pytest
 
 from conftest import DATA, FIXTURES, require
-from unionpose.data.readers import (
-    load_image, read_coco, read_detections, read_image_table, read_mpii, verify_image,
-)
+from unionpose.core.images import load_image, verify_image
+from unionpose.data.readers import read_coco, read_detections, read_image_table, read_mpii
 from unionpose.skeletons import get_skeleton
 
 # (format, annotations, images, read, kept, skipped by reason, keypoints per person, labelled points, annotated points)

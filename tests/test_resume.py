@@ -15,9 +15,9 @@ import torch
 import yaml
 from safetensors.torch import load_file
 
-from unionpose.data.synthetic import generate
 from unionpose.distill import GroundTruthObjective
 from unionpose.engine import load_config, train
+from unionpose.synthetic.generate import generate
 from unionpose.engine.checkpoint import (
     Progress, latest_checkpoint, load_checkpoint, restore_checkpoint, save_checkpoint,
 )

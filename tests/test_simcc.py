@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 from conftest import REFERENCE, require
 
-from unionpose.data.simcc import SimCCCodec, default_sigma
+from unionpose.core.simcc import SimCCCodec, default_sigma
 
 REFERENCE_RUNS = ["rtmpose-s_coco-256x192", "rtmpose-t_coco-256x192", "rtmpose-t_coco-256x192/conditioned"]
 

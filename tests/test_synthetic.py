@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 
 from unionpose.cli import main
-from unionpose.data.synthetic import generate, image_rng, is_annotated, render_image
-from unionpose.data.synthetic_figure import (
+from unionpose.synthetic.generate import generate, image_rng, is_annotated, render_image
+from unionpose.synthetic.figure import (
     HIGHLIGHT,
     SHADOW,
     Style,

@@ -11,9 +11,9 @@ from conftest import REFERENCE, require
 from distill_support import SIZE, coco_mpii_mixture, make_batch, smooth_teacher
 from pydantic import ValidationError
 
+from unionpose.core.simcc import SimCCCodec
+from unionpose.core.transforms import IMAGE_MEAN_RGB, IMAGE_STD_RGB, box_to_center_scale, get_warp_matrix, warp_image
 from unionpose.data.augment import AugmentConfig
-from unionpose.data.simcc import SimCCCodec
-from unionpose.data.transforms import IMAGE_MEAN_RGB, IMAGE_STD_RGB, box_to_center_scale, get_warp_matrix, warp_image
 from unionpose.export.onnx import export_onnx
 from unionpose.models import load_toolbox_model, read_model_info, save_model_file
 from unionpose.skeletons import get_skeleton

@@ -8,11 +8,12 @@ import torch
 from torch import nn
 
 from conftest import FIXTURES, require
-from unionpose.data.transforms import box_to_center_scale, get_warp_matrix, transform_points, warp_image
-from unionpose.infer.backends import TorchBackend, load_pose_model
+from unionpose.core.model_description import ModelInfo
+from unionpose.core.transforms import box_to_center_scale, get_warp_matrix, transform_points, warp_image
+from unionpose.infer.backends import load_pose_model
 from unionpose.infer.topdown import TopDownRunner
+from unionpose.infer.torch_backend import TorchBackend
 from unionpose.models import RTMPose, save_model_file
-from unionpose.models.model_file import ModelInfo
 from unionpose.skeletons import get_skeleton
 
 INPUT_SIZE = (128, 96)   # h, w

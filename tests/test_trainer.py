@@ -11,18 +11,18 @@ import yaml
 from torch import nn
 from torch.utils.data import DataLoader
 
+from unionpose.core.simcc import SimCCCodec
 from unionpose.data.augment import AugmentConfig, TopDownAugmenter
 from unionpose.data.dataset import EpochBatchSampler, TopDownDataset, half_body_split
 from unionpose.data.mixture import UnionMixture
-from unionpose.data.simcc import SimCCCodec
 from unionpose.data.sources import DatasetSource
-from unionpose.data.synthetic import generate
 from unionpose.engine import load_config, train
 from unionpose.engine.ema import ModelEMA
 from unionpose.engine.schedule import LearningRateSchedule
 from unionpose.engine.trainer import build_optimizer, default_validator, seed_everything, set_train_mode
 from unionpose.models import RTMPose, load_model_file
 from unionpose.skeletons import get_skeleton
+from unionpose.synthetic.generate import generate
 
 
 @pytest.fixture(scope="module")

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from conftest import FIXTURES, require
 
-from unionpose.data.transforms import (
+from unionpose.core.transforms import (
     IMAGE_MEAN_RGB,
     IMAGE_STD_RGB,
     box_to_center_scale,

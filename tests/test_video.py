@@ -11,15 +11,15 @@ from torch import nn
 
 from conftest import DATA, require
 from unionpose.cli import main
-from unionpose.infer.backends import TorchBackend
+from unionpose.core.model_description import ModelInfo
 from unionpose.infer.predictor import Predictor
 from unionpose.infer.smoothing import OneEuroFilter, TrackSmoother
 from unionpose.infer.sources import Frame, check_frame, open_source
 from unionpose.infer.stream import predict_stream
 from unionpose.infer.topdown import TopDownRunner
+from unionpose.infer.torch_backend import TorchBackend
 from unionpose.infer.tracking import PoseTracker
 from unionpose.models import RTMPose, save_model_file
-from unionpose.models.model_file import ModelInfo
 from unionpose.skeletons import get_skeleton
 
 VIDEOS = DATA / "videos"

@@ -5,6 +5,8 @@ import argparse
 import importlib
 import sys
 
+from unionpose.core.errors import MissingDependencyError
+
 # The verbs, in the order `unionpose --help` lists them. Each module defines `add_parser(subparsers)`, which registers
 # its sub-parser and sets `func(args) -> int` as the default.
 COMMANDS = (
@@ -43,8 +45,8 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     try:
         return int(args.func(args) or 0)
-    except (FileNotFoundError, ValueError) as error:
-        # Library errors carry the file, record and field; show them without a traceback.
+    except (FileNotFoundError, ValueError, MissingDependencyError) as error:
+        # Library errors carry the file, record and field (or what to install); show them without a traceback.
         print(f"unionpose {args.command}: error: {error}", file=sys.stderr)
         return 1
 

@@ -9,8 +9,8 @@ import yaml
 from conftest import FIXTURES, REPO, require
 
 from unionpose.cli import main
+from unionpose.core.images import load_image
 from unionpose.data.mixture import UnionMixture
-from unionpose.data.readers import load_image
 from unionpose.engine.config import load_config
 from unionpose.infer.backends import load_pose_model
 from unionpose.infer.topdown import TopDownRunner

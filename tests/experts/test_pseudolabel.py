@@ -17,10 +17,11 @@ import pytest
 from conftest import DATA, FIXTURES, require
 from onnx import TensorProto, helper
 
+from unionpose.apps.pseudolabel import PseudoLabelConfig, load_pseudolabels, progress_path, pseudolabel
 from unionpose.cli import main
-from unionpose.data.readers import load_image, read_coco
-from unionpose.infer.boxes import BoxFile
-from unionpose.pseudolabel import PseudoLabelConfig, load_pseudolabels, progress_path, pseudolabel
+from unionpose.core.images import load_image
+from unionpose.data.readers import read_coco
+from unionpose.data.readers.box_file import BoxFile
 from unionpose.teachers.mediapipe_experts import HolisticExpert
 
 pytest.importorskip("mediapipe")

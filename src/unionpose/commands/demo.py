@@ -1,4 +1,4 @@
-"""`unionpose demo`: the paper's experiment in miniature on synthetic people (see `unionpose.demo`)."""
+"""`unionpose demo`: the paper's experiment in miniature on synthetic people (see `unionpose.apps.demo`)."""
 from __future__ import annotations
 
 import argparse
@@ -16,7 +16,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from unionpose.demo import run_demo
+    from unionpose.apps.demo import run_demo
 
     run_demo(args.out, quick=args.quick, force=args.force, seed=args.seed)
     return 0

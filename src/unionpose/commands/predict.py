@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 
 from unionpose.commands.models import parse_input_size
-from unionpose.infer.boxes import BoxFile
+from unionpose.data.readers.box_file import BoxFile
 from unionpose.infer.detector import LAYOUTS, OnnxPersonDetector
 from unionpose.infer.predictor import Predictor
 from unionpose.infer.run import predict_source

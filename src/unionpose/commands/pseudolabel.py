@@ -6,8 +6,8 @@ import json
 import sys
 from pathlib import Path
 
+from unionpose.apps.pseudolabel import EXPERTS, PseudoLabelConfig, pseudolabel
 from unionpose.infer.detector import LAYOUTS
-from unionpose.pseudolabel import EXPERTS, PseudoLabelConfig, pseudolabel
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:

@@ -44,7 +44,7 @@ def format_table(skeleton: Skeleton) -> str:
 def _draw(skeleton: Skeleton, path: Path) -> None:
     import cv2
 
-    from unionpose.infer.draw import draw_skeleton_template
+    from unionpose.core.draw import draw_skeleton_template
 
     path.parent.mkdir(parents=True, exist_ok=True)
     if not cv2.imwrite(str(path), draw_skeleton_template(skeleton)):

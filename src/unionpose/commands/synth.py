@@ -5,7 +5,7 @@ import argparse
 import time
 from pathlib import Path
 
-from unionpose.data.synthetic import generate
+from unionpose.synthetic.generate import generate
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:

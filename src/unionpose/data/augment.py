@@ -8,7 +8,8 @@ import cv2
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from unionpose.data.transforms import (
+from unionpose.core.constants import BOX_PADDING
+from unionpose.core.transforms import (
     box_to_center_scale,
     fix_aspect_ratio,
     get_warp_matrix,
@@ -25,7 +26,7 @@ class AugmentConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     enabled: bool = True
-    box_padding: float = Field(1.25, gt=0.0)         # box -> crop padding; used with augmentation off as well
+    box_padding: float = Field(BOX_PADDING, gt=0.0)         # box -> crop padding; used with augmentation off as well
     flip_prob: Probability = 0.5
     half_body_prob: Probability = 0.3
     half_body_min_points: int = Field(9, ge=0)       # visible points needed before half body is tried

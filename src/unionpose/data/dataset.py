@@ -8,11 +8,11 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset, Sampler
 
+from unionpose.core.images import load_image
+from unionpose.core.simcc import SimCCCodec
+from unionpose.core.transforms import normalise
 from unionpose.data.augment import TopDownAugmenter, sample_rng
 from unionpose.data.instance import Instance
-from unionpose.data.readers.images import load_image
-from unionpose.data.simcc import SimCCCodec
-from unionpose.data.transforms import normalise
 from unionpose.skeletons import Skeleton
 
 # A key names one sample of one epoch: (epoch, position in the epoch's order, instance index). The augmentation is

@@ -10,12 +10,12 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from unionpose.core.constants import IMAGE_MEAN_RGB, IMAGE_STD_RGB
+from unionpose.core.draw import draw_pose
+from unionpose.core.simcc import SimCCCodec
 from unionpose.data.augment import AugmentConfig, TopDownAugmenter
 from unionpose.data.dataset import TopDownDataset, half_body_split
 from unionpose.data.mixture import UnionMixture
-from unionpose.data.simcc import SimCCCodec
-from unionpose.data.transforms import IMAGE_MEAN_RGB, IMAGE_STD_RGB
-from unionpose.infer.draw import draw_pose
 from unionpose.skeletons import Skeleton
 
 ZOOM = 2                        # crops are small (192x256); drawn at twice the size so the points can be told apart

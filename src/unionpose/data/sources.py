@@ -8,9 +8,10 @@ from typing import Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from unionpose.data.errors import DataError
+from unionpose.core.errors import DataError
+from unionpose.core.images import verify_image
 from unionpose.data.instance import Instance
-from unionpose.data.readers import FLAVOURS, ReadReport, read_coco, read_mpii, verify_image
+from unionpose.data.readers import FLAVOURS, ReadReport, read_coco, read_mpii
 from unionpose.data.readers.mpii import DEFAULT_SKELETON as MPII_SKELETON
 from unionpose.data.readers.report import BAD_IMAGE
 from unionpose.skeletons import Skeleton, get_skeleton, union

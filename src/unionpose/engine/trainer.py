@@ -16,10 +16,10 @@ from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader
 from tqdm import tqdm
 
+from unionpose.core.simcc import SimCCCodec
 from unionpose.data.augment import TopDownAugmenter
 from unionpose.data.dataset import EpochBatchSampler, TopDownDataset, half_body_split
 from unionpose.data.mixture import UnionMixture
-from unionpose.data.simcc import SimCCCodec
 from unionpose.distill.multi_teacher import DistillationObjective
 from unionpose.distill.objective import GroundTruthObjective
 from unionpose.distill.stage2 import HeadSelfDistillation, finalise_stage2, prepare_stage2_student

@@ -11,7 +11,7 @@ from unionpose.eval.coco_ap import (
 from unionpose.eval.pck import pck_bbox
 from unionpose.eval.pckh import head_size_from_boxes, pckh
 from unionpose.eval.results import (
-    ResultsError, ground_truth_as_results, instance_score, map_results, read_results, results_from_arrays,
+    ResultsError, ground_truth_as_results, map_results, read_results, results_from_arrays,
     skeleton_for_count, slice_to_skeleton, validate_results, write_results,
 )
 from unionpose.eval.tables import (
@@ -21,7 +21,7 @@ from unionpose.eval.tables import (
 __all__ = [
     "GroundTruthError", "ResultsError", "STAT_NAMES", "build_ground_truth", "coco_keypoint_ap", "format_keypoint_table",
     "format_paper_table", "format_result", "ground_truth_as_results", "ground_truth_in_skeleton",
-    "head_size_from_boxes", "headline", "instance_score", "map_results", "pck_bbox", "pckh", "read_ground_truth",
+    "head_size_from_boxes", "headline", "map_results", "pck_bbox", "pckh", "read_ground_truth",
     "read_results", "results_from_arrays", "score_results_file", "skeleton_for_count", "slice_to_skeleton", "to_json",
     "validate_ground_truth", "validate_results", "write_json", "write_results",
 ]

@@ -24,25 +24,25 @@ from typing import Any, Protocol
 import numpy as np
 from tqdm import tqdm
 
-from unionpose.data.errors import DataError
+from unionpose.core.errors import DataError
+from unionpose.core.images import load_image
 from unionpose.data.instance import Instance
 from unionpose.data.mixture import to_union
-from unionpose.data.readers import load_image, read_detections, read_image_table
+from unionpose.data.readers import read_detections, read_image_table
 from unionpose.data.readers.jsonfile import load_json
 from unionpose.data.sources import DatasetSource, SkeletonSpec, load_data_config, read_source
 from unionpose.eval.coco_ap import build_ground_truth, coco_keypoint_ap
 from unionpose.eval.pck import correct_keypoints, pck_bbox
 from unionpose.eval.pckh import EXCLUDED_FROM_MEAN, head_size_from_boxes, pckh
-from unionpose.eval.results import instance_score, results_from_arrays, slice_to_skeleton, write_results
+from unionpose.eval.results import results_from_arrays, slice_to_skeleton, write_results
 from unionpose.eval.tables import format_keypoint_table, format_paper_table, format_result
 from unionpose.eval.worst import WorstCase, draw_worst_grid
 from unionpose.infer.backends import load_pose_model
 from unionpose.infer.oks import oks_nms
+from unionpose.infer.scoring import KEYPOINT_SCORE_THRESHOLD, OKS_NMS_THRESHOLD, instance_score
 from unionpose.infer.topdown import TopDownRunner
 from unionpose.skeletons import Skeleton, get_skeleton, keypoint_mapping
 
-KEYPOINT_THRESHOLD = 0.2   # person score = box score x mean of the keypoint scores above this (REFERENCE §10)
-NMS_THRESHOLD = 0.9        # OKS-NMS between people found in detected boxes
 PCK_THRESHOLD = 0.2        # box PCK: within 0.2 x the box's longer side
 WORST_COUNT = 12           # people drawn per dataset in the report
 # Points a dataset may lack but can give as the mean of others, for scoring on the model's points (paper's Halpe check).
@@ -216,7 +216,7 @@ def evaluate_dataset(runner: PoseRunner, source: DatasetSource, *, detections: s
         _check_detections(source, metric)
         predictions = _predict_detections(runner, source, Path(detections), skeleton, progress)
         notes.append(f"boxes: detections from {detections} ({len(predictions.scores)} people after OKS-NMS "
-                     f"{NMS_THRESHOLD})")
+                     f"{OKS_NMS_THRESHOLD})")
     else:
         predictions = _predict_ground_truth_boxes(runner, source, instances, skeleton, progress)
         notes.append("boxes: ground truth")
@@ -278,7 +278,7 @@ def _predict_ground_truth_boxes(runner: PoseRunner, source: DatasetSource, insta
     keypoints, scores = slice_to_skeleton(keypoints, scores, runner.skeleton, skeleton)
     return Predictions(images=[i.image for i in instances], image_ids=np.array([i.image_id for i in instances]),
                        boxes=boxes, keypoints=keypoints, keypoint_scores=scores,
-                       scores=instance_score(np.ones(len(instances)), scores, KEYPOINT_THRESHOLD))
+                       scores=instance_score(np.ones(len(instances)), scores, KEYPOINT_SCORE_THRESHOLD))
 
 
 def _predict_detections(runner: PoseRunner, source: DatasetSource, path: Path, skeleton: Skeleton,
@@ -291,13 +291,13 @@ def _predict_detections(runner: PoseRunner, source: DatasetSource, path: Path, s
     keypoints, scores = _run(runner, images, [d.image_size for d in found], boxes, f"{source.name} (detections)",
                              progress)
     keypoints, scores = slice_to_skeleton(keypoints, scores, runner.skeleton, skeleton)
-    person_scores = instance_score(np.array([d.score for d in found]), scores, KEYPOINT_THRESHOLD)
+    person_scores = instance_score(np.array([d.score for d in found]), scores, KEYPOINT_SCORE_THRESHOLD)
     kept = []
     sigmas = np.asarray(skeleton.sigmas)
     for rows in _rows_by_image(images).values():
         rows = np.asarray(rows)
         keep = oks_nms(keypoints[rows], scores[rows], person_scores[rows], boxes[rows, 2] * boxes[rows, 3], sigmas,
-                       NMS_THRESHOLD, KEYPOINT_THRESHOLD)
+                       OKS_NMS_THRESHOLD, KEYPOINT_SCORE_THRESHOLD)
         kept += rows[keep].tolist()
     kept = np.sort(np.asarray(kept, dtype=np.int64))
     return Predictions(images=[images[i] for i in kept], image_ids=np.array([found[i].image_id for i in kept]),

@@ -41,23 +41,6 @@ def skeleton_for_count(num_keypoints: int, source: str) -> Skeleton:
     return get_skeleton(SKELETON_BY_COUNT[num_keypoints])
 
 
-def instance_score(box_scores: np.ndarray, keypoint_scores: np.ndarray, threshold: float = 0.2) -> np.ndarray:
-    """Person score = box score x mean of the keypoint scores above `threshold` (0 when none is), as RTMPose rescores.
-
-    Shapes: box_scores (N,), keypoint_scores (N, K) -> (N,).
-    """
-    box_scores = np.asarray(box_scores, dtype=np.float64)
-    keypoint_scores = np.asarray(keypoint_scores, dtype=np.float64)
-    if keypoint_scores.ndim != 2 or box_scores.shape != keypoint_scores.shape[:1]:
-        raise ValueError(f"instance_score: box scores {box_scores.shape} and keypoint scores {keypoint_scores.shape} "
-                         f"should be (N,) and (N, K)")
-    confident = keypoint_scores > threshold
-    count = confident.sum(axis=1)
-    total = np.where(confident, keypoint_scores, 0.0).sum(axis=1)
-    mean = np.divide(total, count, out=np.zeros_like(total), where=count > 0)
-    return box_scores * mean
-
-
 def slice_to_skeleton(keypoints: np.ndarray, scores: np.ndarray, union: Skeleton, target: Skeleton,
                       derived: Mapping[str, Sequence[str]] | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Take a dataset's points, in its order, out of a union model's predictions (matched by canonical name).

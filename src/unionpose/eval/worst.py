@@ -8,9 +8,9 @@ from typing import Sequence
 import cv2
 import numpy as np
 
-from unionpose.data.readers import load_image
-from unionpose.data.transforms import box_to_center_scale, get_warp_matrix, transform_points, warp_image
-from unionpose.infer.draw import draw_pose
+from unionpose.core.draw import draw_pose
+from unionpose.core.images import load_image
+from unionpose.core.transforms import box_to_center_scale, get_warp_matrix, transform_points, warp_image
 from unionpose.skeletons import Skeleton
 
 GT_COLOR = (60, 200, 60)        # BGR green

@@ -7,14 +7,15 @@ from pathlib import Path
 
 import numpy as np
 import onnx
+import onnxruntime as ort
 import torch
 from torch import nn
 
-from unionpose.atomic import atomic_path
-from unionpose.data.simcc import SimCCCodec
-from unionpose.export.metadata import ONNX_INPUT, ONNX_OUTPUTS_DECODED, ONNX_OUTPUTS_LOGITS, info_to_metadata
-from unionpose.infer.backends import OnnxBackend, TorchBackend
-from unionpose.models.model_file import ModelInfo
+from unionpose.core.atomic import atomic_path
+from unionpose.core.model_description import (
+    ONNX, ONNX_INPUT, ONNX_OUTPUTS_DECODED, ONNX_OUTPUTS_LOGITS, ModelInfo, encode_model_info,
+)
+from unionpose.core.simcc import SimCCCodec
 
 OPSET = 17
 LOGIT_TOLERANCE = 1e-4
@@ -63,7 +64,7 @@ def export_onnx(model: nn.Module, info: ModelInfo, path: str | Path, decode: boo
                               dynamic_axes={name: {0: "batch"} for name in [ONNX_INPUT, *outputs]},
                               opset_version=opset, do_constant_folding=True, dynamo=False)
         proto = onnx.load(temporary)
-        onnx.helper.set_model_props(proto, info_to_metadata(info, decoded=decode))
+        onnx.helper.set_model_props(proto, encode_model_info(info, ONNX, decoded=decode))
         onnx.checker.check_model(proto)
         onnx.save(proto, temporary)
     return path
@@ -109,13 +110,16 @@ def check_parity(model: nn.Module, info: ModelInfo, onnx_path: str | Path, crops
         height, width = info.input_size
         crops = np.random.default_rng(seed).standard_normal((batch, 3, height, width)).astype(np.float32)
     codec = SimCCCodec(info.input_size, info.sigma, info.split_ratio)
-    simcc_x, simcc_y = TorchBackend(model)(crops)
+    with torch.inference_mode():
+        logits = model.eval().cpu()(torch.from_numpy(np.ascontiguousarray(crops)))
+    simcc_x, simcc_y = (output.float().numpy() for output in logits)
     keypoints, scores = codec.decode(simcc_x, simcc_y)
     tolerance = LOGIT_TOLERANCE * max(1.0, float(np.abs(simcc_x).max()), float(np.abs(simcc_y).max()))
     decisive = np.minimum(_top_two_margin(simcc_x), _top_two_margin(simcc_y)) > 2 * tolerance
-    onnx_backend = OnnxBackend(onnx_path)
-    first, second = onnx_backend(crops)
-    if onnx_backend.decoded:
+    session = ort.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])
+    outputs = [output.name for output in session.get_outputs()][:2]
+    first, second = session.run(outputs, {session.get_inputs()[0].name: np.ascontiguousarray(crops)})
+    if outputs == list(ONNX_OUTPUTS_DECODED):
         logit_difference = float("nan")
         onnx_keypoints, onnx_scores = first, second
     else:

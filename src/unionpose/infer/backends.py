@@ -1,4 +1,8 @@
-"""Pose backends: a PyTorch model or an ONNXRuntime session behind one call, crops -> SimCC logits."""
+"""Pose backends: an ONNXRuntime session or a PyTorch model behind one call, crops -> SimCC logits.
+
+Nothing here imports torch: an ONNX model runs with the base install. A `.safetensors` model file needs PyTorch
+(`unionpose[train]`), imported only when such a file is loaded.
+"""
 from __future__ import annotations
 
 from pathlib import Path
@@ -6,11 +10,13 @@ from typing import Protocol
 
 import numpy as np
 import onnxruntime as ort
-import torch
 
-from unionpose.data.simcc import default_sigma
-from unionpose.export.metadata import ONNX_OUTPUTS_DECODED, ONNX_OUTPUTS_LOGITS, info_from_metadata
-from unionpose.models.model_file import RGB_MEAN, RGB_STD, ModelInfo, load_model_file
+from unionpose.core.constants import IMAGE_MEAN_RGB, IMAGE_STD_RGB, SIMCC_SPLIT_RATIO
+from unionpose.core.errors import MissingDependencyError
+from unionpose.core.model_description import (
+    ONNX, ONNX_OUTPUTS_DECODED, ONNX_OUTPUTS_LOGITS, ModelInfo, decode_model_info,
+)
+from unionpose.core.simcc import default_sigma
 from unionpose.skeletons import Skeleton, get_skeleton
 
 
@@ -20,21 +26,6 @@ class PoseBackend(Protocol):
     decoded: bool
 
     def __call__(self, crops: np.ndarray) -> tuple[np.ndarray, np.ndarray]: ...
-
-
-class TorchBackend:
-    """A PyTorch RTMPose (or any module with the same outputs), in eval mode, without autograd."""
-
-    decoded = False
-
-    def __init__(self, model: torch.nn.Module, device: str | torch.device = "cpu") -> None:
-        self.device = torch.device(device)
-        self.model = model.eval().to(self.device)
-
-    def __call__(self, crops: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        with torch.inference_mode():
-            simcc_x, simcc_y = self.model(torch.from_numpy(np.ascontiguousarray(crops)).to(self.device))
-        return simcc_x.float().cpu().numpy(), simcc_y.float().cpu().numpy()
 
 
 class OnnxBackend:
@@ -99,16 +90,30 @@ def load_pose_model(path: str | Path, skeleton: str | Skeleton | None = None,
     if not path.is_file():
         raise FileNotFoundError(f"pose model not found: {path}")
     if path.suffix == ".safetensors":
-        model, info = load_model_file(path)
-        return TorchBackend(model, device), info
+        return _torch_model_file(path, device)
     if path.suffix != ".onnx":
         raise ValueError(f"{path}: a pose model is a UnionPose .safetensors file or an .onnx graph")
     backend = OnnxBackend(path, providers=["CUDAExecutionProvider", "CPUExecutionProvider"]
                           if device.startswith("cuda") else None)
     metadata = backend.session.get_modelmeta().custom_metadata_map
-    if "unionpose_format" in metadata:
-        return backend, info_from_metadata(metadata, str(path))
+    if ONNX.format_key in metadata:
+        return backend, decode_model_info(metadata, ONNX, str(path))
     return backend, _foreign_info(backend, path, skeleton, input_size)
+
+
+def _torch_model_file(path: Path, device: str) -> tuple[PoseBackend, ModelInfo]:
+    """A UnionPose model file run by PyTorch, or a clear message when PyTorch is not installed."""
+    try:
+        import torch  # noqa: F401  (only to say clearly that it is missing)
+    except ImportError:
+        raise MissingDependencyError(
+            f"{path}: a .safetensors model file runs on PyTorch, which is not installed; install "
+            "`unionpose[train]`, or use an ONNX model (`unionpose export --model FILE`)") from None
+    from unionpose.infer.torch_backend import TorchBackend
+    from unionpose.models.model_file import load_model_file
+
+    model, info = load_model_file(path)
+    return TorchBackend(model, device), info
 
 
 def _foreign_info(backend: OnnxBackend, path: Path, skeleton: str | Skeleton | None,
@@ -129,10 +134,10 @@ def _foreign_info(backend: OnnxBackend, path: Path, skeleton: str | Skeleton | N
         input_size = (fixed[0], fixed[1])
     height, width = (int(v) for v in input_size)
     bins_x = backend.session.get_outputs()[0].shape[2]
-    split_ratio = bins_x / width if isinstance(bins_x, int) else 2.0
+    split_ratio = bins_x / width if isinstance(bins_x, int) else SIMCC_SPLIT_RATIO
     keypoints = backend.session.get_outputs()[0].shape[1]
     if isinstance(keypoints, int) and keypoints != skeleton.num_keypoints:
         raise ValueError(f"{path}: the graph predicts {keypoints} keypoints but skeleton {skeleton.name!r} has "
                          f"{skeleton.num_keypoints}")
     return ModelInfo(skeleton=skeleton, model_size="unknown", input_size=(height, width), split_ratio=split_ratio,
-                     sigma=default_sigma((height, width), split_ratio), mean=RGB_MEAN, std=RGB_STD)
+                     sigma=default_sigma((height, width), split_ratio), mean=IMAGE_MEAN_RGB, std=IMAGE_STD_RGB)

@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from unionpose.infer.scoring import KEYPOINT_SCORE_THRESHOLD, OKS_NMS_THRESHOLD
+
 
 def oks_matrix(keypoints_a: np.ndarray, keypoints_b: np.ndarray, areas_a: np.ndarray, areas_b: np.ndarray,
                sigmas: np.ndarray, scores_a: np.ndarray | None = None, scores_b: np.ndarray | None = None,
@@ -27,7 +29,8 @@ def oks_matrix(keypoints_a: np.ndarray, keypoints_b: np.ndarray, areas_a: np.nda
 
 
 def oks_nms(keypoints: np.ndarray, keypoint_scores: np.ndarray, scores: np.ndarray, areas: np.ndarray,
-            sigmas: np.ndarray, threshold: float = 0.9, score_threshold: float = 0.2) -> np.ndarray:
+            sigmas: np.ndarray, threshold: float = OKS_NMS_THRESHOLD,
+            score_threshold: float = KEYPOINT_SCORE_THRESHOLD) -> np.ndarray:
     """Indices of the people to keep, best first: a person is dropped when its OKS with a better one exceeds
     `threshold` (REFERENCE §10: 0.9 for detected boxes, where one person often gets two boxes)."""
     order = np.argsort(-np.asarray(scores), kind="stable")

@@ -6,11 +6,11 @@ from typing import Callable
 
 import numpy as np
 
-from unionpose.eval.results import instance_score
 from unionpose.infer.backends import load_pose_model
 from unionpose.infer.boxes import full_frame_box
 from unionpose.infer.oks import oks_nms
 from unionpose.infer.poses import Poses
+from unionpose.infer.scoring import KEYPOINT_SCORE_THRESHOLD, OKS_NMS_THRESHOLD, instance_score
 from unionpose.infer.topdown import TopDownRunner
 from unionpose.skeletons import Skeleton
 
@@ -25,8 +25,8 @@ class Predictor:
     better-scored person, as two boxes on one person give) are dropped (REFERENCE §10).
     """
 
-    def __init__(self, runner: TopDownRunner, detector: PersonDetector | None = None, nms_threshold: float = 0.9,
-                 keypoint_threshold: float = 0.2) -> None:
+    def __init__(self, runner: TopDownRunner, detector: PersonDetector | None = None,
+                 nms_threshold: float = OKS_NMS_THRESHOLD, keypoint_threshold: float = KEYPOINT_SCORE_THRESHOLD) -> None:
         self.runner = runner
         self.detector = detector
         self.nms_threshold = nms_threshold
@@ -35,8 +35,9 @@ class Predictor:
     @classmethod
     def from_file(cls, model: str | Path, *, flip_test: bool = False, batch_size: int = 32,
                   detector: PersonDetector | None = None, skeleton: str | Skeleton | None = None,
-                  input_size: tuple[int, int] | None = None, device: str = "cpu", nms_threshold: float = 0.9,
-                  keypoint_threshold: float = 0.2) -> "Predictor":
+                  input_size: tuple[int, int] | None = None, device: str = "cpu",
+                  nms_threshold: float = OKS_NMS_THRESHOLD, keypoint_threshold: float = KEYPOINT_SCORE_THRESHOLD
+                  ) -> "Predictor":
         """From a UnionPose model file (.safetensors) or an ONNX model (see `load_pose_model`)."""
         backend, info = load_pose_model(model, skeleton, input_size, device)
         runner = TopDownRunner(backend, info, flip_test=flip_test, batch_size=batch_size)

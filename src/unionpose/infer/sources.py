@@ -2,10 +2,7 @@
 
 Bad input never stops a stream: an unreadable image or video frame is skipped and recorded in `source.skipped`
 as (name, reason). A source that cannot be opened at all (missing file, unreadable video) is a clear error.
-
-EXIF orientation: `cv2.IMREAD_COLOR` rotates a photo by its EXIF orientation tag (checked: a 40x80 JPEG tagged
-"rotate 90" decodes as 80x40), as photo viewers show it; `apply_exif=False` keeps the stored pixels, which is
-what annotation and detection files refer to (the dataset readers decode that way).
+Images are decoded by `unionpose.core.images.read_image` (EXIF orientation applied unless `apply_exif=False`).
 """
 from __future__ import annotations
 
@@ -17,12 +14,11 @@ from typing import Iterator
 import cv2
 import numpy as np
 
-from unionpose.data.errors import DataError
-from unionpose.data.readers import load_image, verify_image
+from unionpose.core.errors import DataError
+from unionpose.core.images import read_image
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")
 VIDEO_SUFFIXES = (".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg")
-MAX_PIXELS = 1 << 28           # 268 megapixels (~800 MB as BGR): beyond this an image is refused, not swapped out
 MAX_FAILED_READS = 25          # failed reads in a row that end a webcam stream (or a video without a frame count)
 
 
@@ -34,25 +30,6 @@ class Frame:
     name: str                   # image file name, or frame_000042 for a video
     image: np.ndarray           # BGR uint8 (H, W, 3)
     time: float                 # seconds from the start of a video (the index for images)
-
-
-def read_image(path: str | Path, apply_exif: bool = True, max_pixels: int = MAX_PIXELS) -> np.ndarray:
-    """BGR uint8 image; grayscale, alpha and 16-bit images are converted. Errors are `DataError`s naming the file."""
-    path = Path(path)
-    height, width = verify_image(path)       # missing, empty or truncated files fail here, before decoding
-    if height * width > max_pixels:
-        raise DataError(path, None, "image", f"{width}x{height} is {height * width / 1e6:.0f} megapixels, over "
-                                             f"the limit of {max_pixels / 1e6:.0f} (downscale it first)")
-    if not apply_exif:
-        return load_image(path)
-    image = cv2.imdecode(np.fromfile(path, dtype=np.uint8), cv2.IMREAD_COLOR | cv2.IMREAD_ANYDEPTH)
-    if image is None:
-        raise DataError(path, None, "image", "cannot decode the image (not an image OpenCV reads)")
-    if image.dtype == np.uint16:
-        image = (image >> 8).astype(np.uint8)
-    if image.dtype != np.uint8:
-        raise DataError(path, None, "image", f"unsupported pixel type {image.dtype} (expected 8- or 16-bit)")
-    return image
 
 
 def check_frame(image: np.ndarray | None) -> str | None:

@@ -7,12 +7,11 @@ from typing import Iterable, Iterator
 import cv2
 import numpy as np
 
-from unionpose.data.simcc import SimCCCodec
-from unionpose.data.transforms import box_to_center_scale, get_warp_matrix, warp_image
+from unionpose.core.constants import BOX_PADDING
+from unionpose.core.model_description import ModelInfo
+from unionpose.core.simcc import SimCCCodec
+from unionpose.core.transforms import box_to_center_scale, get_warp_matrix, warp_image
 from unionpose.infer.backends import PoseBackend
-from unionpose.models.model_file import ModelInfo
-
-BOX_PADDING = 1.25   # RTMPose pads the person box by 25 % so limbs at its border keep context (REFERENCE §4)
 
 
 class TopDownRunner:

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from unionpose.infer.oks import box_iou_matrix, oks_matrix
+from unionpose.infer.scoring import KEYPOINT_SCORE_THRESHOLD
 
 
 @dataclass
@@ -25,7 +26,7 @@ class PoseTracker:
     """
 
     def __init__(self, sigmas: np.ndarray, metric: str = "oks", threshold: float = 0.3, max_age: int = 30,
-                 keypoint_threshold: float = 0.2) -> None:
+                 keypoint_threshold: float = KEYPOINT_SCORE_THRESHOLD) -> None:
         if metric not in ("oks", "iou"):
             raise ValueError(f"tracking metric must be 'oks' or 'iou', got {metric!r}")
         self.sigmas = np.asarray(sigmas, dtype=np.float64)

@@ -11,14 +11,27 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from unionpose.infer.draw import draw_poses
+from unionpose.core.draw import draw_pose
 from unionpose.infer.poses import Poses
 from unionpose.infer.sources import Frame
 from unionpose.skeletons import Skeleton
 
 FORMATS = ("draw", "coco", "openpose", "jsonl", "npz")
+BOX_COLOR = (200, 200, 200)
 OPENPOSE_GROUPS = {"face": "face_keypoints_2d", "left_hand": "hand_left_keypoints_2d",
                    "right_hand": "hand_right_keypoints_2d"}
+
+
+def draw_poses(image: np.ndarray, poses: Poses, skeleton: Skeleton, threshold: float = 0.3) -> np.ndarray:
+    """Draw every person of `poses` in place (BGR image): box, track id or score, and the skeleton."""
+    thickness = max(1, max(image.shape[:2]) // 400)
+    for n in range(len(poses)):
+        x, y, w, h = (int(round(v)) for v in poses.boxes[n])
+        cv2.rectangle(image, (x, y), (x + w, y + h), BOX_COLOR, thickness)
+        label = f"id {poses.track_ids[n]}" if poses.track_ids[n] >= 0 else f"{poses.scores[n]:.2f}"
+        cv2.putText(image, label, (x + 2, y + 14), cv2.FONT_HERSHEY_SIMPLEX, 0.45, BOX_COLOR, 1, cv2.LINE_AA)
+        draw_pose(image, poses.keypoints[n], skeleton, poses.keypoint_scores[n], threshold)
+    return image
 
 
 def image_id(frame: Frame) -> int:

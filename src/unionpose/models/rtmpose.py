@@ -6,6 +6,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from unionpose.core.constants import SIMCC_SPLIT_RATIO
 from unionpose.models.cspnext import CSPNeXt
 from unionpose.models.rtmcc_head import RTMCCHead
 
@@ -43,7 +44,7 @@ class RTMPose(nn.Module):
     """Top-down pose model: a (N, 3, H, W) crop -> SimCC logits simcc_x (N, K, W*r) and simcc_y (N, K, H*r)."""
 
     def __init__(self, size: str, num_keypoints: int, input_size: tuple[int, int] = (256, 192),
-                 split_ratio: float = 2.0):
+                 split_ratio: float = SIMCC_SPLIT_RATIO):
         """`input_size` is (height, width), each a multiple of 32; `split_ratio` is SimCC bins per pixel."""
         super().__init__()
         spec = model_size(size)
@@ -75,7 +76,3 @@ class RTMPose(nn.Module):
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         return self.forward_head(self.forward_features(x))
 
-
-def build_model(size: str, num_keypoints: int, input_size: tuple[int, int] = (256, 192)) -> RTMPose:
-    """An RTMPose of a zoo size, freshly initialised as the toolbox does."""
-    return RTMPose(size, num_keypoints, input_size)

@@ -8,7 +8,8 @@ import numpy as np
 import torch
 from safetensors import SafetensorError, safe_open
 
-from unionpose.models.model_file import FORMAT as MODEL_FILE_FORMAT
+from unionpose.core.constants import SIMCC_SPLIT_RATIO
+from unionpose.core.model_description import MODEL_FILE
 from unionpose.models.rtmpose import BACKBONE_STRIDE, MODEL_SIZES, RTMPose
 
 # Keys the toolbox saves that are not part of the network (the preprocessor's mean/std buffers).
@@ -47,7 +48,7 @@ def read_toolbox_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
     if path.suffix == ".safetensors":
         try:
             with safe_open(path, framework="pt") as reader:
-                if (reader.metadata() or {}).get("format") == MODEL_FILE_FORMAT:
+                if (reader.metadata() or {}).get(MODEL_FILE.format_key) == MODEL_FILE.format:
                     raise ValueError(f"{path}: already a UnionPose model file, not a toolbox state dict")
                 state = {key: reader.get_tensor(key) for key in reader.keys()}
         except SafetensorError as error:
@@ -162,7 +163,7 @@ def convert_toolbox_state_dict(state: dict[str, torch.Tensor], model: RTMPose,
     return {ours: state[theirs] for theirs, ours in theirs_to_ours.items()}
 
 
-def infer_toolbox_architecture(state: dict[str, torch.Tensor], split_ratio: float = 2.0,
+def infer_toolbox_architecture(state: dict[str, torch.Tensor], split_ratio: float = SIMCC_SPLIT_RATIO,
                                source: str | Path = "<state dict>") -> ToolboxArchitecture:
     """Size from the stem width, keypoints from the head's conv, input size from the SimCC bin counts."""
     needed = ("backbone.stem.2.conv.weight", "head.final_layer.weight", "head.cls_x.weight", "head.cls_y.weight")
@@ -199,7 +200,7 @@ def check_toolbox_architecture(arch: ToolboxArchitecture, *, size: str | None = 
                          f" (RTMPose-{arch.size}, {arch.num_keypoints} keypoints, input {hw(arch.input_size)})")
 
 
-def load_toolbox_model(path: str | Path, split_ratio: float = 2.0) -> RTMPose:
+def load_toolbox_model(path: str | Path, split_ratio: float = SIMCC_SPLIT_RATIO) -> RTMPose:
     """An RTMPose built to the architecture a toolbox checkpoint implies, with its weights, in eval mode."""
     state = read_toolbox_state_dict(path)
     arch = infer_toolbox_architecture(state, split_ratio, source=path)

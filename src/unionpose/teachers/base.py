@@ -9,8 +9,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from unionpose.data.simcc import default_sigma
-from unionpose.models.model_file import RGB_MEAN, RGB_STD, ModelInfo
+from unionpose.core.constants import IMAGE_MEAN_RGB, IMAGE_STD_RGB, SIMCC_SPLIT_RATIO
+from unionpose.core.simcc import default_sigma
 from unionpose.skeletons import Skeleton, keypoint_mapping
 
 
@@ -20,14 +20,10 @@ class StudentSpace:
 
     skeleton: Skeleton
     input_size: tuple[int, int]                 # (height, width) of the student's crop
-    split_ratio: float = 2.0
+    split_ratio: float = SIMCC_SPLIT_RATIO
     sigma: tuple[float, float] | None = None    # SimCC Gaussian (x, y) in bins; None: the codec's default
-    mean: tuple[float, float, float] = RGB_MEAN
-    std: tuple[float, float, float] = RGB_STD
-
-    @classmethod
-    def from_model_info(cls, info: ModelInfo) -> StudentSpace:
-        return cls(info.skeleton, info.input_size, info.split_ratio, info.sigma, info.mean, info.std)
+    mean: tuple[float, float, float] = IMAGE_MEAN_RGB
+    std: tuple[float, float, float] = IMAGE_STD_RGB
 
     @property
     def num_bins(self) -> tuple[int, int]:

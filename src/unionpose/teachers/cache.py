@@ -20,10 +20,11 @@ import torch
 from safetensors import SafetensorError, safe_open
 from safetensors.numpy import save_file
 
-from unionpose.atomic import atomic_path
+from unionpose.core.atomic import atomic_path
+from unionpose.core.constants import BOX_PADDING
+from unionpose.core.images import load_image
+from unionpose.core.transforms import box_to_center_scale, get_warp_matrix, transform_points, warp_image
 from unionpose.data.instance import Instance
-from unionpose.data.readers.images import load_image
-from unionpose.data.transforms import box_to_center_scale, get_warp_matrix, transform_points, warp_image
 from unionpose.skeletons import Skeleton
 from unionpose.teachers.base import StudentSpace, Teacher, TeacherOutput
 from unionpose.teachers.coordinates import CoordinateTeacher, coordinates_to_output
@@ -31,7 +32,6 @@ from unionpose.teachers.logit_teacher import LogitTeacher
 
 FORMAT = "unionpose-teacher-cache"
 FORMAT_VERSION = "1"
-BOX_PADDING = 1.25   # the crop around each box when computing the cache, as at evaluation time
 
 
 @dataclass(frozen=True)

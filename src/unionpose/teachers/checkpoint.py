@@ -5,7 +5,8 @@ from pathlib import Path
 
 import torch
 
-from unionpose.models.model_file import ModelInfo, load_model_file
+from unionpose.core.model_description import ModelInfo
+from unionpose.models.model_file import load_model_file
 from unionpose.models.rtmpose import RTMPose
 from unionpose.teachers.base import StudentSpace, file_identity
 from unionpose.teachers.logit_teacher import LogitTeacher

@@ -6,8 +6,8 @@ from abc import abstractmethod
 import numpy as np
 import torch
 
-from unionpose.data.simcc import SimCCCodec
-from unionpose.models.model_file import ModelInfo
+from unionpose.core.model_description import ModelInfo
+from unionpose.core.simcc import SimCCCodec
 from unionpose.teachers.base import StudentSpace, Teacher, TeacherOutput
 from unionpose.teachers.resample import BinResampler, renormalise, resize_crops
 

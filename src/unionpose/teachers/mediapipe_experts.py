@@ -10,7 +10,8 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from unionpose.data.transforms import box_to_center_scale, get_warp_matrix, transform_points, warp_image
+from unionpose.core.constants import BOX_PADDING
+from unionpose.core.transforms import box_to_center_scale, get_warp_matrix, transform_points, warp_image
 from unionpose.skeletons import Skeleton, get_skeleton
 from unionpose.teachers.base import StudentSpace
 from unionpose.teachers.coordinates import CoordinateTeacher
@@ -21,7 +22,6 @@ INSTALL_HINT = f"install the extra: pip install 'unionpose[experts]' (MediaPipe 
 EXPERT_NAME = "mediapipe_holistic"
 MODEL_COMPLEXITY = 1              # 0 and 2 download their model at construction: they fail offline
 CROP_SIZE = (512, 384)            # (h, w) of the person crop Holistic sees; hands and face are cut from it
-BOX_PADDING = 1.25                # context around a person box, as for the top-down models
 
 
 def import_mediapipe():

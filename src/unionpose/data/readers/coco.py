@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from unionpose.data.errors import DataError
+from unionpose.core.errors import DataError
 from unionpose.data.instance import Instance
 from unionpose.data.readers.jsonfile import load_json
 from unionpose.data.readers.report import (

@@ -5,7 +5,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from unionpose.data.errors import DataError
+from unionpose.core.errors import DataError
 
 
 def load_json(path: str | Path) -> Any:

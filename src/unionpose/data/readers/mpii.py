@@ -6,11 +6,11 @@ from typing import Any
 
 import numpy as np
 
-from unionpose.data.errors import DataError
+from unionpose.core.errors import DataError
+from unionpose.core.transforms import mpii_center_scale_to_box
 from unionpose.data.instance import Instance
 from unionpose.data.readers.jsonfile import load_json
 from unionpose.data.readers.report import INVALID, NO_KEYPOINTS, ReadReport
-from unionpose.data.transforms import mpii_center_scale_to_box
 from unionpose.skeletons import Skeleton, get_skeleton
 
 DEFAULT_SKELETON = "mpii16"

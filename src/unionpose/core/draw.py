@@ -4,10 +4,8 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from unionpose.infer.poses import Poses
 from unionpose.skeletons import Skeleton
-
-BOX_COLOR = (200, 200, 200)
+from unionpose.skeletons.template import template_positions
 
 
 def draw_pose(image: np.ndarray, keypoints: np.ndarray, skeleton: Skeleton, scores: np.ndarray | None = None,
@@ -45,22 +43,8 @@ def draw_pose(image: np.ndarray, keypoints: np.ndarray, skeleton: Skeleton, scor
     return image
 
 
-def draw_poses(image: np.ndarray, poses: Poses, skeleton: Skeleton, threshold: float = 0.3) -> np.ndarray:
-    """Draw every person of `poses` in place (BGR image): box, track id or score, and the skeleton."""
-    thickness = max(1, max(image.shape[:2]) // 400)
-    for n in range(len(poses)):
-        x, y, w, h = (int(round(v)) for v in poses.boxes[n])
-        cv2.rectangle(image, (x, y), (x + w, y + h), BOX_COLOR, thickness)
-        label = f"id {poses.track_ids[n]}" if poses.track_ids[n] >= 0 else f"{poses.scores[n]:.2f}"
-        cv2.putText(image, label, (x + 2, y + 14), cv2.FONT_HERSHEY_SIMPLEX, 0.45, BOX_COLOR, 1, cv2.LINE_AA)
-        draw_pose(image, poses.keypoints[n], skeleton, poses.keypoint_scores[n], threshold)
-    return image
-
-
 def draw_skeleton_template(skeleton: Skeleton, labels: str | None = None) -> np.ndarray:
     """A dark canvas with the template person in `skeleton`'s points, each labelled, for `skeleton show --draw`."""
-    from unionpose.skeletons.template import template_positions
-
     positions = template_positions(skeleton)
     canvas = np.full((1400, 1000, 3), 40, dtype=np.uint8)  # dark, so white face points show
     if labels is None:  # names where they fit, indices for dense skeletons (whole-body faces and hands)

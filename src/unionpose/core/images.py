@@ -1,4 +1,9 @@
-"""Checked image loading: missing, undecodable, truncated or wrongly sized images raise a `DataError`."""
+"""Checked image decoding: missing, undecodable, truncated or wrongly sized images raise a `DataError`.
+
+EXIF orientation: `load_image` keeps the stored pixels, which is what annotation and detection files refer to (the
+dataset readers decode that way). `read_image` rotates a photo by its EXIF orientation tag by default, as photo viewers
+show it (checked: a 40x80 JPEG tagged "rotate 90" decodes as 80x40); `apply_exif=False` keeps the stored pixels.
+"""
 from __future__ import annotations
 
 from pathlib import Path
@@ -6,7 +11,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from unionpose.data.errors import DataError
+from unionpose.core.errors import DataError
 
 JPEG_START = b"\xff\xd8"
 JPEG_END = b"\xff\xd9"
@@ -17,6 +22,7 @@ DECODE_FLAGS = cv2.IMREAD_COLOR | cv2.IMREAD_ANYDEPTH | cv2.IMREAD_IGNORE_ORIENT
 HEADER_BYTES = 1 << 16     # enough for the JPEG markers (EXIF included) that precede the frame header
 TAIL_BYTES = 1024          # where the end-of-image marker must be; trailing padding after it is tolerated
 FIELD = "image"
+MAX_PIXELS = 1 << 28       # 268 megapixels (~800 MB as BGR): beyond this `read_image` refuses, rather than swap
 
 
 def load_image(path: str | Path, expected_hw: tuple[int, int] | None = None, record: str | None = None) -> np.ndarray:
@@ -60,6 +66,25 @@ def verify_image(path: str | Path, expected_hw: tuple[int, int] | None = None, r
         return tuple(load_image(path, expected_hw, record).shape[:2])
     _check_size(path, size, expected_hw, record)
     return size
+
+
+def read_image(path: str | Path, apply_exif: bool = True, max_pixels: int = MAX_PIXELS) -> np.ndarray:
+    """BGR uint8 image; grayscale, alpha and 16-bit images are converted. Errors are `DataError`s naming the file."""
+    path = Path(path)
+    height, width = verify_image(path)       # missing, empty or truncated files fail here, before decoding
+    if height * width > max_pixels:
+        raise DataError(path, None, "image", f"{width}x{height} is {height * width / 1e6:.0f} megapixels, over "
+                                             f"the limit of {max_pixels / 1e6:.0f} (downscale it first)")
+    if not apply_exif:
+        return load_image(path)
+    image = cv2.imdecode(np.fromfile(path, dtype=np.uint8), cv2.IMREAD_COLOR | cv2.IMREAD_ANYDEPTH)
+    if image is None:
+        raise DataError(path, None, "image", "cannot decode the image (not an image OpenCV reads)")
+    if image.dtype == np.uint16:
+        image = (image >> 8).astype(np.uint8)
+    if image.dtype != np.uint8:
+        raise DataError(path, None, "image", f"unsupported pixel type {image.dtype} (expected 8- or 16-bit)")
+    return image
 
 
 def _read(path: Path, record: str | None) -> bytes:

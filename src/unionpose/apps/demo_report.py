@@ -3,12 +3,10 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import numpy as np
 
-if TYPE_CHECKING:
-    from unionpose.demo import DemoResult, DemoScale
+from unionpose.apps.demo_setup import STAGES, DemoResult, DemoScale
 
 
 def write_demo_report(result: DemoResult, scale: DemoScale) -> Path:
@@ -16,7 +14,6 @@ def write_demo_report(result: DemoResult, scale: DemoScale) -> Path:
     import matplotlib
 
     matplotlib.use("Agg")
-    from unionpose.demo import STAGES
 
     out = result.out_dir
     figures = out / "figures"
@@ -112,8 +109,8 @@ def draw_predictions(model_path: Path, data_dir: Path, path: Path, images: int =
     """The model's points on the first validation images, drawn on the people of the ground-truth boxes."""
     import cv2
 
+    from unionpose.core.draw import draw_pose
     from unionpose.data.readers import read_coco
-    from unionpose.infer.draw import draw_pose
     from unionpose.infer.backends import load_pose_model
     from unionpose.infer.topdown import TopDownRunner
 

@@ -27,15 +27,17 @@ import cv2
 import numpy as np
 from tqdm import tqdm
 
-from unionpose.atomic import atomic_path
-from unionpose.data.errors import DataError
+from unionpose.core.atomic import atomic_path
+from unionpose.core.errors import DataError
+from unionpose.core.images import read_image
 from unionpose.data.instance import Instance
 from unionpose.data.readers import read_coco
+from unionpose.data.readers.box_file import BoxFile
 from unionpose.data.readers.coco import WHOLEBODY_PARTS
 from unionpose.data.readers.jsonfile import load_json
-from unionpose.infer.boxes import BoxFile, full_frame_box
+from unionpose.infer.boxes import full_frame_box
 from unionpose.infer.detector import OnnxPersonDetector
-from unionpose.infer.sources import ImageSource, VideoSource, open_source, read_image
+from unionpose.infer.sources import ImageSource, VideoSource, open_source
 from unionpose.skeletons import get_skeleton
 from unionpose.teachers.mediapipe_experts import (
     BOX_PADDING,

@@ -1,4 +1,4 @@
-"""`DataError`: the one exception for bad dataset input, naming the file, the record and the field."""
+"""Error types the command line reports without a traceback: bad input (`DataError`), a missing extra."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -18,3 +18,7 @@ class DataError(ValueError):
         self.reason = reason
         where = [self.file] + ([record] if record else []) + ([f"field '{field}'"] if field else [])
         super().__init__(": ".join(where + [reason]))
+
+
+class MissingDependencyError(ImportError):
+    """An optional dependency is not installed; the message says what to install (or what to use instead)."""

@@ -13,7 +13,7 @@ import cv2
 import numpy as np
 from tqdm import tqdm
 
-from unionpose.data.synthetic_figure import (
+from unionpose.synthetic.figure import (
     PARTS_PER_FIGURE,
     Capsule,
     Ellipse,

@@ -12,66 +12,15 @@ from __future__ import annotations
 
 import json
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
+from unionpose.apps.demo_setup import DEFAULT_SCALE, QUICK_SCALE, STAGES, DemoResult, DemoScale, Stage
 from unionpose.data.sources import DatasetSource
 
 # The paper's distillation weights (REFERENCE §6): loss = alpha * GT + (1 - alpha) * sum_j beta_j * KD_j.
 ALPHA = 0.30
 BETA = {"coco": 0.45, "mpii": 0.25}
-
-
-@dataclass(frozen=True)
-class DemoScale:
-    """How much data and training: the default fits 15 minutes on 2 CPU cores, `quick` 3 minutes."""
-
-    train_images: int          # split in halves: COCO-like labels on the first, MPII-like on the second
-    val_images: int
-    teacher_epochs: int
-    student_epochs: int
-    batch_size: int
-    input: tuple[int, int] = (96, 64)       # (h, w), an eighth of the recipe's 256x192 pixels, for CPU speed
-    teacher_size: str = "s"                 # the teachers get a real edge: a bigger model trained longer
-    student_size: str = "t"
-
-
-DEFAULT_SCALE = DemoScale(train_images=1600, val_images=240, teacher_epochs=5, student_epochs=4, batch_size=32)
-QUICK_SCALE = DemoScale(train_images=160, val_images=40, teacher_epochs=1, student_epochs=1, batch_size=16)
-
-
-@dataclass(frozen=True)
-class Stage:
-    """One model of the experiment."""
-
-    name: str                          # its run folder and key in results.json
-    label: str                         # its row in the tables
-    skeleton: str                      # coco17 | mpii16 | coco_mpii21
-    datasets: tuple[str, ...]          # which training sets it sees
-    teacher: bool = False
-    teachers: tuple[str, ...] = ()     # names of the teacher stages it distils from
-
-
-STAGES = (
-    Stage("teacher_coco", "COCO-like teacher", "coco17", ("coco",), teacher=True),
-    Stage("teacher_mpii", "MPII-like teacher", "mpii16", ("mpii",), teacher=True),
-    Stage("student_mpii", "MPII only", "mpii16", ("mpii",)),
-    Stage("student_coco", "COCO only", "coco17", ("coco",)),
-    Stage("unified", "unified, no distillation", "coco_mpii21", ("coco", "mpii")),
-    Stage("unified_kd", "unified + distillation", "coco_mpii21", ("coco", "mpii"),
-          teachers=("teacher_coco", "teacher_mpii")),
-)
-
-
-@dataclass
-class DemoResult:
-    out_dir: Path
-    models: dict[str, Path] = field(default_factory=dict)
-    seconds: dict[str, float] = field(default_factory=dict)
-    metrics: dict[str, dict[str, Any]] = field(default_factory=dict)
-    tables: str = ""
-    report: Path | None = None
 
 
 def run_demo(out_dir: str | Path = "runs/demo", *, quick: bool = False, force: bool = False, seed: int = 21,
@@ -97,7 +46,7 @@ def run_demo(out_dir: str | Path = "runs/demo", *, quick: bool = False, force: b
     result.tables = format_tables(result.metrics)
     say("\n" + result.tables)
     result.seconds["total"] = time.perf_counter() - started
-    from unionpose.demo_report import write_demo_report
+    from unionpose.apps.demo_report import write_demo_report
 
     result.report = write_demo_report(result, scale)
     (out / "results.json").write_text(json.dumps(
@@ -127,7 +76,7 @@ def _stage(out: Path, name: str, force: bool, say: Callable[[str], None], work: 
 def _make_data(data_dir: Path, scale: DemoScale, seed: int) -> None:
     import shutil
 
-    from unionpose.data.synthetic import generate
+    from unionpose.synthetic.generate import generate
 
     if data_dir.exists():   # a stage that did not finish: start it again from nothing
         shutil.rmtree(data_dir)
@@ -202,13 +151,13 @@ def _evaluate(models: dict[str, Path], data_dir: Path, out: Path) -> None:
     (out / "metrics.json").write_text(json.dumps({"models": scores}, indent=2, default=float))
 
 
-def headline(result: dict[str, Any], shared: bool = False) -> float:
+def headline_percent(result: dict[str, Any], shared: bool = False) -> float:
     """A dataset's headline number in percent (AP, PCKh@0.5 or PCK); `shared`: on the points the model has."""
-    from unionpose.eval.tables import headline as metric_headline
+    from unionpose.eval.tables import headline
 
     if shared and "shared" in result:
         result = result["shared"]
-    return 100.0 * float(metric_headline(result)[1])
+    return 100.0 * float(headline(result)[1])
 
 
 def format_tables(metrics: dict[str, dict[str, Any]]) -> str:
@@ -226,14 +175,14 @@ def format_tables(metrics: dict[str, dict[str, Any]]) -> str:
     for name in ("student_mpii", "student_coco", "unified_kd", "teacher_coco", "teacher_mpii"):
         m = metrics[name]
         # The paper's convention: a COCO-only model on MPII is scored on the shared points; AP counts all COCO points.
-        pckh, ap = headline(m["mpii"], shared=True), headline(m["coco"])
+        pckh, ap = headline_percent(m["mpii"], shared=True), headline_percent(m["coco"])
         t1.append([label[name], f"{pckh:.2f}", f"{ap:.2f}", f"{(pckh + ap) / 2:.2f}"])
     t2 = []
     for name in ("unified", "unified_kd"):
         m = metrics[name]
-        pckh, ap = headline(m["mpii"]), headline(m["coco"])
+        pckh, ap = headline_percent(m["mpii"]), headline_percent(m["coco"])
         t2.append([label[name], f"{pckh:.2f}", f"{ap:.2f}", f"{(pckh + ap) / 2:.2f}"])
-    t5 = [[label[name], f"{headline(metrics[name]['all21']):.2f}"]
+    t5 = [[label[name], f"{headline_percent(metrics[name]['all21']):.2f}"]
           for name in ("student_mpii", "student_coco", "unified", "unified_kd")]
     return "\n\n".join([
         table("Table 1 — each dataset on its own keypoints (MPII-like PCKh@0.5 on the points the model has; "

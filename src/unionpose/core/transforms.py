@@ -4,9 +4,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-# RGB mean and std of ImageNet in 0-255 units, as RTMPose normalises its input (REFERENCE.md §4).
-IMAGE_MEAN_RGB = (123.675, 116.28, 103.53)
-IMAGE_STD_RGB = (58.395, 57.12, 57.375)
+from unionpose.core.constants import BOX_PADDING, IMAGE_MEAN_RGB, IMAGE_STD_RGB
 
 MPII_PIXEL_STD = 200.0   # MPII's `scale` is the person height in units of 200 pixels
 
@@ -22,7 +20,7 @@ def fix_aspect_ratio(scale: np.ndarray, aspect_ratio: float) -> np.ndarray:
 
 
 def box_to_center_scale(
-    box_xywh: np.ndarray, aspect_ratio: float = 0.75, padding: float = 1.25
+    box_xywh: np.ndarray, aspect_ratio: float = 0.75, padding: float = BOX_PADDING
 ) -> tuple[np.ndarray, np.ndarray]:
     """Person box (x, y, w, h) -> crop centre (2,) and crop size `scale` (2,) in image pixels.
 

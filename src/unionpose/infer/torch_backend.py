@@ -1,0 +1,20 @@
+"""The PyTorch pose backend: an in-memory RTMPose (or any module with its outputs) behind the backend call."""
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+
+class TorchBackend:
+    """A PyTorch RTMPose (or any module with the same outputs), in eval mode, without autograd."""
+
+    decoded = False
+
+    def __init__(self, model: torch.nn.Module, device: str | torch.device = "cpu") -> None:
+        self.device = torch.device(device)
+        self.model = model.eval().to(self.device)
+
+    def __call__(self, crops: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        with torch.inference_mode():
+            simcc_x, simcc_y = self.model(torch.from_numpy(np.ascontiguousarray(crops)).to(self.device))
+        return simcc_x.float().cpu().numpy(), simcc_y.float().cpu().numpy()
