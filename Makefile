@@ -1,6 +1,7 @@
 # UnionPose: `make demo` runs the main job, `make test` runs the tests. Both set everything up first.
 # torch is installed first, pinned (a plain `torch` would pull a multi-GB CUDA build); override with TORCH_SPEC,
-# e.g. `make test TORCH_SPEC="torch==2.13.0+cu128 --index-url ..."` on a GPU machine.
+# e.g. `make test TORCH_SPEC="torch==2.13.0+cu128 --index-url ..."` on a GPU machine. Then the package with its
+# `train` extra (the base install is the torch-free runtime; training, export and the tests need the extra).
 PYTHON ?= python3
 VENV ?= .venv
 TORCH_SPEC ?= torch==2.13.0
@@ -14,7 +15,7 @@ $(STAMP): pyproject.toml Makefile
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q $(TORCH_SPEC)
-	$(BIN)/python -m pip install -q -e ".[dev]"
+	$(BIN)/python -m pip install -q -e ".[train,dev]"
 	touch $(STAMP)
 
 setup: $(STAMP)
@@ -38,7 +39,7 @@ $(EXPERTS_STAMP): pyproject.toml Makefile
 	test -x $(EXPERTS_BIN)/python || $(PYTHON) -m venv $(EXPERTS_VENV)
 	$(EXPERTS_BIN)/python -m pip install -q --upgrade pip
 	$(EXPERTS_BIN)/python -m pip install -q $(TORCH_SPEC)
-	$(EXPERTS_BIN)/python -m pip install -q -e ".[experts,dev]"
+	$(EXPERTS_BIN)/python -m pip install -q -e ".[train,experts,dev]"
 	$(EXPERTS_BIN)/python -c "import sys, numpy, mediapipe; \
 		sys.exit(f'{sys.prefix}: numpy {numpy.__version__}, but MediaPipe needs numpy<2' \
 		if int(numpy.__version__.split('.')[0]) >= 2 else 0)"

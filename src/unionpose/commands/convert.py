@@ -4,35 +4,37 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from unionpose import __version__
 from unionpose.commands.models import parse_input_size
-from unionpose.models import (
-    MODEL_SIZES,
-    RTMPose,
-    check_toolbox_architecture,
-    convert_toolbox_state_dict,
-    infer_toolbox_architecture,
-    read_toolbox_state_dict,
-    save_model_file,
-)
-from unionpose.skeletons import get_skeleton
+
+HELP = "convert a reference-toolbox RTMPose checkpoint to a model file"
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
-    parser = subparsers.add_parser("convert", help="convert a reference-toolbox RTMPose checkpoint to a model file")
+    from unionpose.core.constants import SIMCC_SPLIT_RATIO
+    from unionpose.models import MODEL_SIZES
+
+    parser = subparsers.add_parser("convert", help=HELP)
     parser.add_argument("checkpoint", type=Path, help="toolbox state dict: .safetensors or a released .pth")
     parser.add_argument("--out", type=Path, required=True, help="the UnionPose model file to write (.safetensors)")
     parser.add_argument("--size", choices=list(MODEL_SIZES), help="expected size (checked against the weights)")
     parser.add_argument("--keypoints", type=int, metavar="K", help="expected keypoint count (checked)")
     parser.add_argument("--input", type=parse_input_size, metavar="HxW", help="expected input size (checked)")
     parser.add_argument("--skeleton", default="coco17", help="skeleton of the keypoints, preset or YAML (coco17)")
-    parser.add_argument("--split-ratio", type=float, default=2.0, help="SimCC bins per pixel (default 2.0)")
+    parser.add_argument("--split-ratio", type=float, default=SIMCC_SPLIT_RATIO,
+                        help=f"SimCC bins per pixel (default {SIMCC_SPLIT_RATIO})")
     parser.add_argument("--sigma", type=float, nargs=2, metavar=("SX", "SY"),
                         help="SimCC sigma in bins the model was trained with (default: the recipe's for the size)")
     parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
+    from unionpose import __version__
+    from unionpose.models import (
+        RTMPose, check_toolbox_architecture, convert_toolbox_state_dict, infer_toolbox_architecture,
+        read_toolbox_state_dict, save_model_file,
+    )
+    from unionpose.skeletons import get_skeleton
+
     state = read_toolbox_state_dict(args.checkpoint)
     arch = infer_toolbox_architecture(state, args.split_ratio, source=args.checkpoint)
     check_toolbox_architecture(arch, size=args.size, num_keypoints=args.keypoints, input_size=args.input,

@@ -3,17 +3,17 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from unionpose.data.augment import AugmentConfig
-from unionpose.data.mixture import UnionMixture
-from unionpose.data.preview import write_previews
-from unionpose.data.sources import load_data_config
+if TYPE_CHECKING:
+    from unionpose.data.mixture import UnionMixture
 
+HELP = "inspect the datasets of a recipe"
 MAX_PROBLEMS_SHOWN = 10
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
-    parser = subparsers.add_parser("data", help="inspect the datasets of a recipe")
+    parser = subparsers.add_parser("data", help=HELP)
     actions = parser.add_subparsers(dest="data_command", metavar="ACTION", required=True)
     _add_stats(actions)
     _add_show(actions)
@@ -29,6 +29,9 @@ def _add_stats(actions: argparse._SubParsersAction) -> None:
 
 
 def run_stats(args: argparse.Namespace) -> int:
+    from unionpose.data.mixture import UnionMixture
+    from unionpose.data.sources import load_data_config
+
     config = load_data_config(args.config)
     splits = ("train", "val") if args.split == "all" else (args.split,)
     for split in splits:
@@ -55,6 +58,11 @@ def _add_show(actions: argparse._SubParsersAction) -> None:
 
 
 def run_show(args: argparse.Namespace) -> int:
+    from unionpose.data.augment import AugmentConfig
+    from unionpose.data.mixture import UnionMixture
+    from unionpose.data.preview import write_previews
+    from unionpose.data.sources import load_data_config
+
     config = load_data_config(args.config)
     sources = getattr(config.data, args.split)
     if not sources:

@@ -5,9 +5,11 @@ import argparse
 from pathlib import Path
 
 
+HELP = "two datasets, two teachers, one 21-point student: train, evaluate, report (CPU, minutes)"
+
+
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
-    parser = subparsers.add_parser(
-        "demo", help="two datasets, two teachers, one 21-point student: train, evaluate, report (CPU, minutes)")
+    parser = subparsers.add_parser("demo", help=HELP)
     parser.add_argument("--out", type=Path, default=Path("runs/demo"), help="output folder (default runs/demo)")
     parser.add_argument("--quick", action="store_true", help="a smoke-test scale: about 3 minutes instead of 15")
     parser.add_argument("--force", action="store_true", help="redo every stage instead of reusing finished ones")

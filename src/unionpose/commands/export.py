@@ -4,12 +4,13 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from unionpose.export.onnx import OPSET, check_parity, export_onnx
-from unionpose.models import load_model_file
+HELP = "export a model file to ONNX and check it against PyTorch"
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
-    parser = subparsers.add_parser("export", help="export a model file to ONNX and check it against PyTorch")
+    from unionpose.export.onnx import OPSET
+
+    parser = subparsers.add_parser("export", help=HELP)
     parser.add_argument("--model", type=Path, required=True, help="the UnionPose model file (.safetensors)")
     parser.add_argument("--format", choices=("onnx",), default="onnx", help="export format (onnx)")
     parser.add_argument("--decode", action="store_true",
@@ -22,6 +23,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from unionpose.export.onnx import check_parity, export_onnx
+    from unionpose.models import load_model_file
+
     model, info = load_model_file(args.model)
     out = args.out or args.model.with_suffix(".onnx")
     export_onnx(model, info, out, decode=args.decode, opset=args.opset)

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import argparse
 
-from unionpose.models import MODEL_SIZES, model_complexity
+HELP = "the RTMPose sizes t/s/m/l: parameters, GFLOPs, published COCO AP"
 
 
 def parse_input_size(text: str) -> tuple[int, int]:
@@ -15,7 +15,7 @@ def parse_input_size(text: str) -> tuple[int, int]:
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
-    parser = subparsers.add_parser("models", help="the RTMPose sizes t/s/m/l: parameters, GFLOPs, published COCO AP")
+    parser = subparsers.add_parser("models", help=HELP)
     parser.add_argument("--keypoints", type=int, default=17, metavar="K", help="number of keypoints (default 17)")
     parser.add_argument("--input", type=parse_input_size, default=(256, 192), metavar="HxW",
                         help="input crop size, height x width, multiples of 32 (default 256x192)")
@@ -23,6 +23,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from unionpose.models import MODEL_SIZES, model_complexity
+
     height, width = args.input
     rows = [(size, spec, model_complexity(size, args.keypoints, (height, width))) for size, spec in MODEL_SIZES.items()]
     print(f"RTMPose zoo, {args.keypoints} keypoints, input {height}x{width} (h x w); GFLOPs count multiply-adds.")

@@ -6,16 +6,15 @@ import json
 from pathlib import Path
 
 from unionpose.commands.models import parse_input_size
-from unionpose.data.readers.box_file import BoxFile
-from unionpose.infer.detector import LAYOUTS, OnnxPersonDetector
-from unionpose.infer.predictor import Predictor
-from unionpose.infer.run import predict_source
-from unionpose.infer.sources import open_source
-from unionpose.infer.writers import FORMATS
+
+HELP = "predict poses in images, a folder, a glob, a video or webcam:N"
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
-    parser = subparsers.add_parser("predict", help="predict poses in images, a folder, a glob, a video or webcam:N")
+    from unionpose.infer.detector import LAYOUTS
+    from unionpose.infer.writers import FORMATS
+
+    parser = subparsers.add_parser("predict", help=HELP)
     parser.add_argument("source", help="an image, a folder of images, a quoted glob, a video file, or webcam:N")
     parser.add_argument("--model", type=Path, required=True,
                         help="a UnionPose model file (.safetensors) or an ONNX model (our export, or the public "
@@ -57,6 +56,13 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from unionpose.data.readers.box_file import BoxFile
+    from unionpose.infer.detector import OnnxPersonDetector
+    from unionpose.infer.predictor import Predictor
+    from unionpose.infer.run import predict_source
+    from unionpose.infer.sources import open_source
+    from unionpose.infer.writers import FORMATS
+
     formats = list(FORMATS) if args.formats == "all" else [f.strip() for f in args.formats.split(",") if f.strip()]
     source = open_source(args.source, apply_exif=not (args.ignore_exif or args.boxes), max_frames=args.max_frames)
     boxes_for = None

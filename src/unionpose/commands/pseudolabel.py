@@ -6,13 +6,15 @@ import json
 import sys
 from pathlib import Path
 
-from unionpose.apps.pseudolabel import EXPERTS, PseudoLabelConfig, pseudolabel
-from unionpose.infer.detector import LAYOUTS
+HELP = "label images or video frames with part experts (needs the 'experts' extra)"
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
+    from unionpose.apps.pseudolabel import EXPERTS
+    from unionpose.infer.detector import LAYOUTS
+
     parser = subparsers.add_parser(
-        "pseudolabel", help="label images or video frames with part experts (needs the 'experts' extra)",
+        "pseudolabel", help=HELP,
         description="Run part experts (MediaPipe Holistic) on every person and write COCO-WholeBody labels with "
                     "per-point confidences. Resumable: rerun the same command after an interruption.")
     parser.add_argument("source", help="an image, a folder of images, a quoted glob, or a video file")
@@ -36,6 +38,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from unionpose.apps.pseudolabel import PseudoLabelConfig, pseudolabel
+
     config = PseudoLabelConfig(
         source=args.source, out=args.out, experts=args.experts, boxes=args.boxes, boxes_images=args.boxes_images,
         box_threshold=args.box_threshold, detector=args.detector, detector_layout=args.detector_layout,

@@ -4,11 +4,11 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from unionpose.eval import format_keypoint_table, format_result, score_results_file, write_json
+HELP = "COCO keypoint AP/AR of a results file against a COCO ground truth"
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
-    parser = subparsers.add_parser("score", help="COCO keypoint AP/AR of a results file against a COCO ground truth")
+    parser = subparsers.add_parser("score", help=HELP)
     parser.add_argument("--gt", type=Path, required=True, metavar="GT_FILE",
                         help="COCO-format keypoint ground truth (COCO, COCO-WholeBody: scores its body points)")
     parser.add_argument("--results", type=Path, required=True, metavar="RESULTS_FILE",
@@ -27,6 +27,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from unionpose.eval import format_keypoint_table, format_result, score_results_file, write_json
+
     result = score_results_file(args.gt, args.results, args.skeleton, args.results_skeleton,
                                 use_area=not args.box_area)
     print(f"{args.results} on {args.gt} ({result['skeleton']}, {len(result['sigmas'])} keypoints)")

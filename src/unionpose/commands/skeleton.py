@@ -3,12 +3,16 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from unionpose.skeletons import Skeleton, get_skeleton, keypoint_mapping, preset_names, union
+if TYPE_CHECKING:
+    from unionpose.skeletons import Skeleton
+
+HELP = "list, show, draw and combine keypoint skeletons"
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
-    parser = subparsers.add_parser("skeleton", help="list, show, draw and combine keypoint skeletons")
+    parser = subparsers.add_parser("skeleton", help=HELP)
     verbs = parser.add_subparsers(dest="skeleton_command", metavar="ACTION", required=True)
     verbs.add_parser("list", help="the built-in skeletons").set_defaults(func=run_list)
     show = verbs.add_parser("show", help="one skeleton as a table (index, name, flip partner, sigma, part)")
@@ -24,6 +28,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run_list(args: argparse.Namespace) -> int:
+    from unionpose.skeletons import get_skeleton, preset_names
+
     print(f"{'name':<20} {'K':>4}  parts / description")
     for name in preset_names():
         s = get_skeleton(name)
@@ -53,6 +59,8 @@ def _draw(skeleton: Skeleton, path: Path) -> None:
 
 
 def run_show(args: argparse.Namespace) -> int:
+    from unionpose.skeletons import get_skeleton
+
     skeleton = get_skeleton(args.name)
     print(format_table(skeleton))
     if args.draw:
@@ -61,6 +69,8 @@ def run_show(args: argparse.Namespace) -> int:
 
 
 def run_union(args: argparse.Namespace) -> int:
+    from unionpose.skeletons import get_skeleton, keypoint_mapping, union
+
     sources = [get_skeleton(n) for n in args.names]
     combined = union(*sources, name=args.name)
     print(format_table(combined))

@@ -5,11 +5,11 @@ import argparse
 import time
 from pathlib import Path
 
-from unionpose.synthetic.generate import generate
+HELP = "generate the synthetic people data set (COCO + MPII format)"
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
-    parser = subparsers.add_parser("synth", help="generate the synthetic people data set (COCO + MPII format)")
+    parser = subparsers.add_parser("synth", help=HELP)
     parser.add_argument("--out", type=Path, required=True, help="output folder (images/ and the JSON files)")
     parser.add_argument("--train", type=int, required=True, metavar="N",
                         help="train images: the first half labelled as COCO-17, the second half as MPII-16")
@@ -20,6 +20,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from unionpose.synthetic.generate import generate
+
     start = time.perf_counter()
     meta = generate(args.out, args.train, args.val, args.seed, workers=args.workers, progress=True)
     seconds = time.perf_counter() - start

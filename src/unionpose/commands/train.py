@@ -6,12 +6,12 @@ import json
 import os
 from pathlib import Path
 
-from unionpose.engine import load_config, train
+HELP = "train a pose model from a YAML recipe (torchrun --nproc_per_node=N -m unionpose train ...)"
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
-        "train", help="train a pose model from a YAML recipe (torchrun --nproc_per_node=N -m unionpose train ...)",
+        "train", help=HELP,
         description="Train a pose model from a YAML recipe. Dataset paths in the recipe are relative to its folder; "
                     "the run directory (`output`) is relative to the current folder.")
     parser.add_argument("config", type=Path, help="the YAML recipe")
@@ -23,6 +23,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from unionpose.engine import load_config, train
+
     config = load_config(args.config, args.overrides)
     result = train(config, resume=args.resume)
     if os.environ.get("RANK", "0") == "0":        # under torchrun, rank 0 reports

@@ -3,16 +3,17 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from unionpose.data.sources import build_skeleton
-from unionpose.eval.evaluate import (
-    EvaluationResult, evaluate_model, format_details, format_summary, load_val_datasets,
-)
+if TYPE_CHECKING:
+    from unionpose.eval.evaluate import EvaluationResult
+
+HELP = ("evaluate models on the validation datasets of a config (COCO AP, MPII PCKh, PCK) and print the paper's "
+        "Table 1 layout")
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
-    parser = subparsers.add_parser("val", help="evaluate models on the validation datasets of a config "
-                                               "(COCO AP, MPII PCKh, PCK) and print the paper's Table 1 layout")
+    parser = subparsers.add_parser("val", help=HELP)
     parser.add_argument("--model", type=Path, action="append", required=True, metavar="FILE",
                         help="model file (.safetensors) or ONNX model; repeat to compare several in one table")
     parser.add_argument("--data", type=Path, required=True, metavar="CONFIG",
@@ -42,6 +43,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from unionpose.data.sources import build_skeleton
+    from unionpose.eval.evaluate import evaluate_model, format_details, format_summary, load_val_datasets
+
     datasets, skeleton_spec = load_val_datasets(args.data)
     names = [source.name for source in datasets]
     skeleton = args.skeleton or (build_skeleton(skeleton_spec, datasets) if skeleton_spec is not None else None)
