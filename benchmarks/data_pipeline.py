@@ -29,9 +29,9 @@ from unionpose.core.images import load_image
 from unionpose.core.simcc import SimCCCodec
 from unionpose.core.transforms import box_to_center_scale, get_warp_matrix
 from unionpose.data.augment import AugmentConfig, TopDownAugmenter
+from unionpose.data.config import load_data_config
 from unionpose.data.dataset import TopDownDataset, half_body_split
 from unionpose.data.mixture import UnionMixture
-from unionpose.data.sources import load_data_config
 
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_CONFIG = REPO / "configs/data/coco_mini_mpii_fixture.yaml"

@@ -12,8 +12,9 @@ from conftest import FIXTURES, REPO, require
 from unionpose.cli import main
 from unionpose.core.errors import DataError
 from unionpose.core.images import load_image, verify_image
+from unionpose.data.config import load_data_config
 from unionpose.data.readers import read_coco, read_detections, read_image_table, read_mpii
-from unionpose.data.sources import DatasetSource, load_data_config, read_source
+from unionpose.data.sources import DatasetSource, read_source
 
 
 def coco_copy(tmp_path: Path, name: str = "coco/person_keypoints.json") -> tuple[Path, dict]:

@@ -23,7 +23,7 @@ from unionpose.data.preview import (
     write_previews,
 )
 from unionpose.core.transforms import normalise
-from unionpose.data.sources import load_data_config
+from unionpose.data.config import load_data_config
 from unionpose.skeletons import get_skeleton
 
 CONFIG = REPO / "configs/data/coco_mini_mpii_fixture.yaml"

@@ -9,9 +9,10 @@ import pytest
 
 from conftest import FIXTURES, require
 from unionpose.core.images import load_image
+from unionpose.data.config import load_val_datasets
 from unionpose.data.mixture import to_union
 from unionpose.data.sources import DatasetSource, read_source
-from unionpose.eval.evaluate import evaluate_model, format_summary, load_val_datasets
+from unionpose.eval.evaluate import evaluate_model, format_summary
 from unionpose.infer.oks import box_iou_matrix
 from unionpose.skeletons import get_skeleton, keypoint_mapping
 from unionpose.synthetic.generate import generate

@@ -6,9 +6,10 @@ import pytest
 
 from conftest import DATA, FIXTURES, REPO, require
 from unionpose.cli import main
+from unionpose.data.config import UnionOf, load_data_config
 from unionpose.data.mixture import UnionMixture, to_union
 from unionpose.data.readers import read_coco, read_mpii
-from unionpose.data.sources import DatasetSource, UnionOf, load_data_config
+from unionpose.data.sources import DatasetSource
 from unionpose.skeletons import get_skeleton, keypoint_mapping
 
 CONFIG = REPO / "configs/data/coco_mini_mpii_fixture.yaml"

@@ -10,8 +10,8 @@ from conftest import REPO
 from safetensors.torch import load_file
 
 from unionpose.cli import main
+from unionpose.data.config import load_data_config
 from unionpose.data.mixture import UnionMixture
-from unionpose.data.sources import load_data_config
 from unionpose.distill.stage2 import HeadSelfDistillation
 from unionpose.engine import latest_checkpoint, load_config
 from unionpose.engine.trainer import build_optimizer, build_student, set_train_mode

@@ -11,9 +11,9 @@ import pytest
 from unionpose.cli import main
 from unionpose.core.draw import draw_pose
 from unionpose.core.images import load_image
+from unionpose.data.config import load_data_config
 from unionpose.data.mixture import UnionMixture, to_union
 from unionpose.data.readers import read_coco, read_mpii
-from unionpose.data.sources import load_data_config
 from unionpose.skeletons import get_skeleton, keypoint_mapping
 
 UNION = get_skeleton("coco_mpii21")

@@ -34,7 +34,6 @@ from unionpose.data.instance import Instance
 from unionpose.data.readers import read_coco
 from unionpose.data.readers.box_file import BoxFile
 from unionpose.data.readers.coco import WHOLEBODY_PARTS
-from unionpose.data.readers.jsonfile import load_json
 from unionpose.infer.boxes import full_frame_box
 from unionpose.infer.detector import OnnxPersonDetector
 from unionpose.infer.sources import ImageSource, VideoSource, open_source
@@ -412,21 +411,12 @@ def assemble_labels(records: list[dict], config: PseudoLabelConfig, root: Path,
 
 def load_pseudolabels(path: str | Path, images: str | Path | None = None, dataset: str = "pseudolabels"
                       ) -> list[Instance]:
-    """Pseudo-labels as instances in coco_wholebody133, with the expert's `confidence` and `annotated` False where
-    the expert gives no such point. `images` defaults to the file's recorded images root."""
-    path = Path(path)
-    data = load_json(path)
-    root = images if images is not None else data.get("info", {}).get("images_root")
-    if root is None:
-        raise DataError(path, None, "info.images_root", "missing; pass the images folder")
-    instances, _ = read_coco(path, root, format="coco_wholebody", dataset=dataset)
-    confidences = {a["id"]: a.get("keypoint_confidence") for a in data["annotations"]}
+    """Pseudo-labels as instances in coco_wholebody133, read by the COCO-WholeBody reader: with the expert's
+    `confidence`, and `annotated` False where the expert gives no such point. `images` defaults to the file's
+    recorded images root."""
+    instances, _ = read_coco(path, images, format="coco_wholebody", dataset=dataset)
     for instance in instances:
-        values = confidences[instance.ann_id]
-        if not isinstance(values, list) or len(values) != instance.num_keypoints:
+        if instance.confidence is None:
             raise DataError(path, f"annotation id {instance.ann_id}", "keypoint_confidence",
                             f"expected {instance.num_keypoints} values (number or null)")
-        given = np.array([v is not None for v in values])
-        instance.confidence = np.array([v if v is not None else 0.0 for v in values], dtype=np.float32)
-        instance.annotated &= given
     return instances

@@ -29,8 +29,8 @@ def _add_stats(actions: argparse._SubParsersAction) -> None:
 
 
 def run_stats(args: argparse.Namespace) -> int:
+    from unionpose.data.config import load_data_config
     from unionpose.data.mixture import UnionMixture
-    from unionpose.data.sources import load_data_config
 
     config = load_data_config(args.config)
     splits = ("train", "val") if args.split == "all" else (args.split,)
@@ -59,9 +59,9 @@ def _add_show(actions: argparse._SubParsersAction) -> None:
 
 def run_show(args: argparse.Namespace) -> int:
     from unionpose.data.augment import AugmentConfig
+    from unionpose.data.config import load_data_config
     from unionpose.data.mixture import UnionMixture
     from unionpose.data.preview import write_previews
-    from unionpose.data.sources import load_data_config
 
     config = load_data_config(args.config)
     sources = getattr(config.data, args.split)

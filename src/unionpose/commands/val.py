@@ -43,13 +43,13 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from unionpose.data.sources import build_skeleton
-    from unionpose.eval.evaluate import evaluate_model, format_details, format_summary, load_val_datasets
+    from unionpose.data.config import build_skeleton, load_val_datasets
+    from unionpose.eval.evaluate import evaluate_model, format_details, format_summary
 
     datasets, skeleton_spec = load_val_datasets(args.data)
     names = [source.name for source in datasets]
     skeleton = args.skeleton or (build_skeleton(skeleton_spec, datasets) if skeleton_spec is not None else None)
-    detections = _detection_files(args.detections, names)
+    detections = _parse_detections_option(args.detections, names)
     labels = _model_labels(args.model)
     evaluations: list[EvaluationResult] = []
     for path, label in zip(args.model, labels):
@@ -71,7 +71,7 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _detection_files(values: list[str], names: list[str]) -> dict[str, Path]:
+def _parse_detections_option(values: list[str], names: list[str]) -> dict[str, Path]:
     """`DATASET=FILE` or, with one dataset in the config, `FILE`."""
     files: dict[str, Path] = {}
     for value in values:

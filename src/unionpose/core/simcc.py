@@ -5,6 +5,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from unionpose.core.constants import SIMCC_SPLIT_RATIO
+
 # Sigmas (x, y) in bins that the RTMPose recipes use at split ratio 2, keyed by input (h, w). The first two are in
 # REFERENCE.md §3; 384x288 is the RTMPose-l/x high-resolution recipe.
 _RECIPE_SIGMAS = {
@@ -14,7 +16,7 @@ _RECIPE_SIGMAS = {
 }
 
 
-def default_sigma(input_size_hw: tuple[int, int], split_ratio: float = 2.0) -> tuple[float, float]:
+def default_sigma(input_size_hw: tuple[int, int], split_ratio: float = SIMCC_SPLIT_RATIO) -> tuple[float, float]:
     """The Gaussian width (x, y) in bins for an input size.
 
     The recipe values are used where they exist. Elsewhere each axis gets 5.66 * sqrt(L / 256) * split_ratio / 2 bins
@@ -23,9 +25,9 @@ def default_sigma(input_size_hw: tuple[int, int], split_ratio: float = 2.0) -> t
     in pixels fixed when only the split ratio changes.
     """
     height, width = int(input_size_hw[0]), int(input_size_hw[1])
-    if split_ratio == 2.0 and (height, width) in _RECIPE_SIGMAS:
+    if split_ratio == SIMCC_SPLIT_RATIO and (height, width) in _RECIPE_SIGMAS:
         return _RECIPE_SIGMAS[(height, width)]
-    return tuple(float(5.66 * np.sqrt(length / 256.0) * split_ratio / 2.0) for length in (width, height))
+    return tuple(float(5.66 * np.sqrt(length / 256.0) * split_ratio / SIMCC_SPLIT_RATIO) for length in (width, height))
 
 
 @dataclass
@@ -47,7 +49,7 @@ class SimCCCodec:
         self,
         input_size_hw: tuple[int, int] = (256, 192),
         sigma: tuple[float, float] | None = None,
-        split_ratio: float = 2.0,
+        split_ratio: float = SIMCC_SPLIT_RATIO,
     ) -> None:
         height, width = (int(v) for v in input_size_hw)
         if height <= 0 or width <= 0 or split_ratio <= 0:

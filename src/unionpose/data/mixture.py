@@ -6,9 +6,10 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from unionpose.data.config import SkeletonSpec, build_skeleton
 from unionpose.data.instance import Instance
 from unionpose.data.readers import ReadReport
-from unionpose.data.sources import DatasetSource, SkeletonSpec, build_skeleton, read_source
+from unionpose.data.sources import DatasetSource, read_source
 from unionpose.skeletons import KeypointMapping, Skeleton, keypoint_mapping
 
 

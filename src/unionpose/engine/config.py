@@ -7,11 +7,10 @@ from typing import Annotated, Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from unionpose.data.augment import AugmentConfig
-from unionpose.data.sources import DatasetSource, SkeletonSpec, build_skeleton
+from unionpose.data.config import DataConfig, DataRecipe
+from unionpose.data.sources import resolve_path
 from unionpose.distill.multi_teacher import LossSpec
 from unionpose.distill.stage2 import Stage2Spec
-from unionpose.skeletons import Skeleton
 from unionpose.teachers.spec import TeacherSpec
 
 PositiveInt = Annotated[int, Field(ge=1)]
@@ -35,13 +34,6 @@ class ModelConfig(Strict):
         if value[0] % 32 or value[1] % 32:
             raise ValueError(f"input (height, width) must be multiples of 32, got {list(value)}")
         return value
-
-
-class DataConfig(Strict):
-    train: list[DatasetSource] = Field(min_length=1)
-    val: list[DatasetSource] = []
-    augment: AugmentConfig = AugmentConfig()
-    mild_last_epochs: int = Field(30, ge=0)     # RTMPose's milder augmentation for the last epochs (REFERENCE §4)
 
 
 class TrainConfig(Strict):
@@ -76,24 +68,24 @@ class TrainConfig(Strict):
         return self
 
 
-class Config(Strict):
-    skeleton: SkeletonSpec | None = None        # preset, YAML file, {union: [...]}; None: union of the train sets
+class Config(DataRecipe):
+    """A whole recipe: the data part (`skeleton`, `data`, shared with every reader of recipes) and the training."""
+
+    model_config = ConfigDict(extra="forbid")
+
     model: ModelConfig = ModelConfig()
-    data: DataConfig
     teachers: list[TeacherSpec] = []            # empty: plain supervised training (the ground-truth loss alone)
     loss: LossSpec = LossSpec()                 # how GT and distillation terms combine; unused without teachers
     stage2: Stage2Spec | None = None            # DWPose stage 2: a new head on this stage-1 model's frozen backbone
     train: TrainConfig = TrainConfig()
     output: str                                 # the run directory
 
-    @field_validator("skeleton", mode="wrap")
+    @field_validator("data")
     @classmethod
-    def _one_skeleton_error(cls, value: Any, handler: Any) -> SkeletonSpec | None:
-        # One clear message instead of one per union branch.
-        try:
-            return handler(value)
-        except ValidationError:
-            raise ValueError(f"expected a preset name, a skeleton YAML file or {{union: [name, ...]}}, got {value!r}")
+    def _has_training_data(cls, data: DataConfig) -> DataConfig:
+        if not data.train:
+            raise ValueError("a training recipe needs at least one dataset in data.train")
+        return data
 
     @model_validator(mode="after")
     def _check_stage2(self) -> Config:
@@ -105,22 +97,19 @@ class Config(Strict):
             raise ValueError("stage2: the student is built from stage2.stage1; drop model.init")
         return self
 
-    def build_skeleton(self) -> Skeleton:
-        return build_skeleton(self.skeleton, self.data.train)
-
     def resolve_paths(self, base: Path) -> Config:
         """Dataset files, the init and stage-1 models and the teachers taken relative to `base` (the config's folder),
-        made absolute, so the recipe reads the same files wherever it is launched from. `output` stays relative to the
-        current folder."""
-        base = base.resolve()
-        data = self.data.model_copy(update={"train": [s.resolve_paths(base) for s in self.data.train],
-                                            "val": [s.resolve_paths(base) for s in self.data.val]})
-        model = self.model.model_copy(update={"init": str(base / self.model.init) if self.model.init else None})
-        teachers = [t.model_copy(update={"path": base / t.path, "cache": base / t.cache if t.cache else None,
+        made absolute (`resolve_path`), so the recipe reads the same files wherever it is launched from. `output`
+        stays relative to the current folder."""
+        recipe = super().resolve_paths(base)
+        model = self.model.model_copy(update={"init": str(resolve_path(base, self.model.init))
+                                              if self.model.init else None})
+        teachers = [t.model_copy(update={"path": resolve_path(base, t.path),
+                                         "cache": resolve_path(base, t.cache) if t.cache else None,
                                          "skeleton": _resolve_file(t.skeleton, base)}) for t in self.teachers]
-        stage2 = self.stage2.model_copy(update={"stage1": base / self.stage2.stage1}) if self.stage2 else None
-        return self.model_copy(update={"data": data, "model": model, "teachers": teachers, "stage2": stage2,
-                                       "skeleton": _resolve_file(self.skeleton, base)})
+        stage2 = (self.stage2.model_copy(update={"stage1": resolve_path(base, self.stage2.stage1)})
+                  if self.stage2 else None)
+        return recipe.model_copy(update={"model": model, "teachers": teachers, "stage2": stage2})
 
 
 # Keys that may differ between a run and its resumption: they change how it runs, not what it computes.
@@ -213,7 +202,7 @@ def _diff(old: Any, new: Any, prefix: str, changes: list[str]) -> None:
 
 def _resolve_file(spec: Any, base: Path) -> Any:
     """A skeleton given as a YAML file, relative to `base`; preset names and unions stay as they are."""
-    return str(base / spec) if isinstance(spec, str) and spec.endswith((".yaml", ".yml")) else spec
+    return str(resolve_path(base, spec)) if isinstance(spec, str) and spec.endswith((".yaml", ".yml")) else spec
 
 
 def _list_index(part: str, node: list, where: str, override: str) -> int:

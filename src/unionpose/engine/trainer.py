@@ -16,6 +16,7 @@ from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader
 from tqdm import tqdm
 
+from unionpose.core.constants import SIMCC_SPLIT_RATIO
 from unionpose.core.simcc import SimCCCodec
 from unionpose.data.augment import TopDownAugmenter
 from unionpose.data.dataset import EpochBatchSampler, TopDownDataset, half_body_split
@@ -316,7 +317,7 @@ def build_objective(config: Config, skeleton: Skeleton, model: RTMPose, mixture:
         return HeadSelfDistillation(config.stage2.stage1, config.stage2.kd_temperature)
     if not config.teachers:
         return GroundTruthObjective()
-    student = StudentSpace(skeleton, tuple(config.model.input), 2.0, config.model.sigma)
+    student = StudentSpace(skeleton, tuple(config.model.input), SIMCC_SPLIT_RATIO, config.model.sigma)
     # Cached teachers key their predictions by the mixture's instance list, which the batch's instance_index indexes.
     return DistillationObjective.from_specs(config.loss, config.teachers, student, model.backbone.out_channels,
                                             mixture.instances)

@@ -4,7 +4,6 @@ from __future__ import annotations
 import contextlib
 import io
 import json
-import math
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
@@ -12,6 +11,7 @@ import numpy as np
 from pycocotools.coco import COCO
 from pycocotools.cocoeval import COCOeval
 
+from unionpose.core.values import are_plain_numbers, is_finite_number
 from unionpose.eval.results import (
     map_results, read_results, results_keypoint_count, skeleton_for_count, validate_results,
 )
@@ -199,13 +199,13 @@ def validate_ground_truth(gt: Any, source: str, num_keypoints: int | None = None
         if len(values) != 3 * num_keypoints:
             raise GroundTruthError(f"{where}: field 'keypoints' has {len(values) // 3} keypoints, expected "
                                    f"{num_keypoints}")
-        if not set(map(type, values)) <= _PLAIN_NUMBERS and not all(_is_finite(v) for v in values):
+        if not are_plain_numbers(values) and not all(is_finite_number(v) for v in values):
             raise GroundTruthError(f"{where}: field 'keypoints' must hold finite numbers")
         keypoint_rows.append(values)  # checked for NaN and infinities all at once below
         box = annotation["bbox"]
-        if not (isinstance(box, list) and len(box) == 4 and all(_is_finite(v) for v in box)):
+        if not (isinstance(box, list) and len(box) == 4 and all(is_finite_number(v) for v in box)):
             raise GroundTruthError(f"{where}: field 'bbox' must be [x, y, w, h] of finite numbers, got {box!r}")
-        if "area" in annotation and not _is_finite(annotation["area"]):
+        if "area" in annotation and not is_finite_number(annotation["area"]):
             raise GroundTruthError(f"{where}: field 'area' must be a finite number, got {annotation['area']!r}")
     if num_keypoints is None:
         raise GroundTruthError(f"{source}: no annotations, so no keypoint count")
@@ -323,10 +323,3 @@ def _person_category(skeleton: Skeleton) -> dict:
 def _one_based_links(skeleton: Skeleton) -> list[list[int]]:
     return [[a + 1, b + 1] for a, b in skeleton.links]  # COCO category skeletons count keypoints from 1
 
-
-_PLAIN_NUMBERS = {int, float}
-
-
-def _is_finite(value: Any) -> bool:
-    return isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool) \
-        and math.isfinite(value)

@@ -19,7 +19,7 @@ import re
 from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Protocol
 
 import numpy as np
 from tqdm import tqdm
@@ -28,9 +28,8 @@ from unionpose.core.errors import DataError
 from unionpose.core.images import load_image
 from unionpose.data.instance import Instance
 from unionpose.data.mixture import to_union
-from unionpose.data.readers import read_detections, read_image_table
-from unionpose.data.readers.jsonfile import load_json
-from unionpose.data.sources import DatasetSource, SkeletonSpec, load_data_config, read_source
+from unionpose.data.readers import ReadReport, read_detections, read_image_table
+from unionpose.data.sources import DatasetSource, read_source
 from unionpose.eval.coco_ap import build_ground_truth, coco_keypoint_ap
 from unionpose.eval.pck import correct_keypoints, pck_bbox
 from unionpose.eval.pckh import EXCLUDED_FROM_MEAN, head_size_from_boxes, pckh
@@ -225,9 +224,9 @@ def evaluate_dataset(runner: PoseRunner, source: DatasetSource, *, detections: s
     visible = np.stack([instance.visible for instance in instances])
     labelled = (visible > 0).any(axis=0)
     missing = [skeleton.names[k] for k in np.flatnonzero(labelled & ~predicted)]
-    result = _score(metric, source, instances, visible, skeleton, predictions)
+    result = _score(metric, source, instances, visible, skeleton, predictions, report)
     if missing:
-        result["shared"] = _score(metric, source, instances, visible * predicted, skeleton, predictions)
+        result["shared"] = _score(metric, source, instances, visible * predicted, skeleton, predictions, report)
     result.update({
         "dataset": source.name,
         "skeleton": skeleton.name,
@@ -331,11 +330,11 @@ def _run(runner: PoseRunner, images: Sequence[str], sizes: Sequence[tuple[int, i
 
 # --- metrics -----------------------------------------------------------------------------------------------------
 def _score(metric: str, source: DatasetSource, instances: list[Instance], visible: np.ndarray, skeleton: Skeleton,
-           predictions: Predictions) -> dict:
+           predictions: Predictions, report: ReadReport) -> dict:
     """The dataset's metric over the points `visible` marks (all labelled points, or only the shared ones)."""
     truth = np.stack([instance.keypoints for instance in instances])
     if metric == "coco_ap":
-        gt = _coco_ground_truth(source, instances, visible, skeleton)
+        gt = _coco_ground_truth(instances, visible, skeleton, report)
         return coco_keypoint_ap(gt, predictions.results(), skeleton.sigmas, names=skeleton.names,
                                 gt_name=str(source.annotations), results_name=f"predictions on {source.name}")
     if metric == "pckh":
@@ -354,65 +353,33 @@ def _head_boxes(source: DatasetSource, instances: list[Instance]) -> np.ndarray:
     return np.stack([instance.head_box for instance in instances])
 
 
-def _coco_ground_truth(source: DatasetSource, instances: list[Instance], visible: np.ndarray,
-                       skeleton: Skeleton) -> dict:
+def _coco_ground_truth(instances: list[Instance], visible: np.ndarray, skeleton: Skeleton,
+                       report: ReadReport) -> dict:
     """COCO ground truth of the kept people, as the official evaluation sees the annotation file.
 
     OKS scale: each person's `area` from the file (the segment area), else its box area. People the reader left out
     (crowds, people without labelled points, boxes outside the image) stay as regions pycocotools ignores, and every
-    image of the file is listed: detections there are neither rewarded nor wrongly counted as false positives.
+    image of the file is listed: detections there are neither rewarded nor wrongly counted as false positives. All of
+    it comes from what the reader parsed and checked (`report.people`, `report.image_ids`); records it skipped as
+    invalid are left out.
     """
-    raw = _raw_annotations(source)
+    records = {person.ann_id: person for person in report.people}
     kept = {instance.ann_id for instance in instances}
     boxes = np.stack([instance.box for instance in instances]).astype(np.float64)
-    areas = [raw["areas"].get(instance.ann_id, float(box[2] * box[3])) for instance, box in zip(instances, boxes)]
+    areas = [records[i.ann_id].area if i.ann_id in records and records[i.ann_id].area else float(box[2] * box[3])
+             for i, box in zip(instances, boxes)]
     gt = build_ground_truth([instance.image_id for instance in instances], boxes,
                             np.stack([instance.keypoints for instance in instances]), visible, np.asarray(areas),
                             skeleton, ann_ids=[instance.ann_id for instance in instances])
     empty = [0.0] * (3 * skeleton.num_keypoints)
-    gt["annotations"] += [{**region, "keypoints": empty} for region in raw["regions"] if region["id"] not in kept]
+    gt["annotations"] += [
+        {"id": person.ann_id, "image_id": person.image_id, "category_id": 1, "iscrowd": int(person.crowd),
+         "bbox": list(person.box), "area": person.area or person.box[2] * person.box[3], "num_keypoints": 0,
+         "keypoints": empty}
+        for person in report.people if person.ann_id not in kept]
     listed = {image["id"] for image in gt["images"]}
-    gt["images"] += [{"id": image_id} for image_id in raw["image_ids"] if image_id not in listed]
+    gt["images"] += [{"id": image_id} for image_id in report.image_ids if image_id not in listed]
     return gt
-
-
-def _raw_annotations(source: DatasetSource) -> dict[str, Any]:
-    """Areas by annotation id, every annotation as an ignorable region, and the image ids of a COCO-style file
-    (nothing for MPII or a folder of files). The reader has checked the file; records it skipped as invalid are
-    skipped here too."""
-    found: dict[str, Any] = {"areas": {}, "regions": [], "image_ids": []}
-    if source.format == "mpii" or not Path(source.annotations).is_file():
-        return found
-    data = load_json(source.annotations)
-    found["image_ids"] = [image["id"] for image in data.get("images", [])
-                          if isinstance(image, dict) and _is_int(image.get("id"))]
-    image_ids = set(found["image_ids"])
-    for annotation in data.get("annotations", []):
-        if not isinstance(annotation, dict) or not _is_int(annotation.get("id")) \
-                or annotation.get("image_id") not in image_ids or not _is_box(annotation.get("bbox")):
-            continue
-        box = [float(v) for v in annotation["bbox"]]
-        area = annotation.get("area")
-        if _is_number(area) and area > 0:
-            found["areas"][annotation["id"]] = float(area)
-        found["regions"].append({
-            "id": annotation["id"], "image_id": annotation["image_id"], "category_id": 1,
-            "iscrowd": int(bool(annotation.get("iscrowd", 0))), "bbox": box,
-            "area": found["areas"].get(annotation["id"], box[2] * box[3]), "num_keypoints": 0})
-    return found
-
-
-def _is_int(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
-
-
-def _is_number(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and np.isfinite(value)
-
-
-def _is_box(value: Any) -> bool:
-    return isinstance(value, list) and len(value) == 4 and all(_is_number(v) for v in value) \
-        and value[2] > 0 and value[3] > 0
 
 
 # --- the worst people ---------------------------------------------------------------------------------------------
@@ -525,14 +492,3 @@ def write_evaluation(evaluation: EvaluationResult, out_dir: str | Path, worst: i
 
 def _slug(name: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]+", "_", name).strip("_") or "dataset"
-
-
-# --- config ----------------------------------------------------------------------------------------------------
-def load_val_datasets(path: str | Path) -> tuple[list[DatasetSource], SkeletonSpec | None]:
-    """The `data.val` datasets (paths resolved) and the `skeleton` of a YAML file: a training recipe, or a data
-    config holding just `data: {val: [...]}`."""
-    config = load_data_config(path)
-    if not config.data.val:
-        raise DataError(Path(path), None, "data.val",
-                        "no validation datasets: the config needs a 'data: {val: [...]}' list")
-    return list(config.data.val), config.skeleton

@@ -8,6 +8,7 @@ from typing import Any, Iterable, Mapping, Sequence
 
 import numpy as np
 
+from unionpose.core.values import are_plain_numbers, is_int, is_number
 from unionpose.skeletons import Skeleton, get_skeleton, keypoint_mapping
 
 # The fields of one COCO keypoint result. Anything else in a record (a 'bbox', WholeBody part arrays) is dropped:
@@ -119,10 +120,10 @@ def check_records(results: Sequence[Any], source: str = "<results>") -> list[dic
             if key not in record:
                 raise ResultsError(f"{where}: missing field '{key}'")
         for key in ("image_id", "category_id"):
-            if not _is_int(record[key]):
+            if not is_int(record[key]):
                 raise ResultsError(f"{where}: field '{key}' must be an integer, got {record[key]!r}")
         score = record["score"]
-        if not _is_number(score) or not math.isfinite(score):
+        if not is_number(score) or not math.isfinite(score):
             raise ResultsError(f"{where}: field 'score' must be a finite number, got {score!r}")
         values = record["keypoints"]
         if not isinstance(values, list) or len(values) == 0 or len(values) % 3:
@@ -131,9 +132,9 @@ def check_records(results: Sequence[Any], source: str = "<results>") -> list[dic
         if rows and len(values) != len(rows[0]):
             raise ResultsError(f"{where}: field 'keypoints' has {len(values) // 3} keypoints, earlier results "
                                f"have {len(rows[0]) // 3}")
-        if not set(map(type, values)) <= _PLAIN_NUMBERS:  # fast path for what JSON gives; else look closer
+        if not are_plain_numbers(values):  # fast path for what JSON gives; else look closer
             for j, value in enumerate(values):
-                if not _is_number(value):
+                if not is_number(value):
                     raise ResultsError(f"{where}: {_describe_value(j)} must be a number, got {value!r}")
         rows.append(values)
     if not rows:
@@ -194,13 +195,3 @@ def map_results(results: Sequence[Mapping[str, Any]], source: Skeleton, target: 
         mapped.append({**record, "keypoints": moved.reshape(-1).tolist()})
     return mapped
 
-
-_PLAIN_NUMBERS = {int, float}
-
-
-def _is_int(value: Any) -> bool:
-    return isinstance(value, (int, np.integer)) and not isinstance(value, bool)
-
-
-def _is_number(value: Any) -> bool:
-    return isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool)

@@ -17,12 +17,13 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from unionpose.core.constants import IMAGE_MEAN_RGB, IMAGE_STD_RGB
 from unionpose.infer.backends import open_session
 
 LAYOUTS = ("yolox", "rtmdet")
 PAD_VALUE = 114
-RTMDET_MEAN_BGR = (103.53, 116.28, 123.675)
-RTMDET_STD_BGR = (57.375, 57.12, 58.395)
+RTMDET_MEAN_BGR = IMAGE_MEAN_RGB[::-1]     # the same ImageNet statistics as the pose model's, in BGR order
+RTMDET_STD_BGR = IMAGE_STD_RGB[::-1]
 
 
 def letterbox(image_bgr: np.ndarray, input_size_hw: tuple[int, int], layout: str) -> tuple[np.ndarray, float]:

@@ -8,10 +8,11 @@ from typing import Any
 import numpy as np
 
 from unionpose.core.errors import DataError
+from unionpose.core.values import is_int, is_number
 from unionpose.data.instance import Instance
 from unionpose.data.readers.jsonfile import load_json
 from unionpose.data.readers.report import (
-    CROWD, DEGENERATE_BOX, INVALID, NO_KEYPOINTS, OUTSIDE_IMAGE, ReadReport,
+    CROWD, DEGENERATE_BOX, INVALID, NO_KEYPOINTS, OUTSIDE_IMAGE, PersonRecord, ReadReport,
 )
 from unionpose.skeletons import Skeleton, canonical, get_skeleton
 
@@ -66,9 +67,13 @@ class ImageRecord:
     width: int
 
 
-def read_coco(annotations: str | Path, images: str | Path, format: str = "coco", skeleton: str | Skeleton | None = None,
-              on_error: str = "raise", dataset: str = "") -> tuple[list[Instance], ReadReport]:
+def read_coco(annotations: str | Path, images: str | Path | None, format: str = "coco",
+              skeleton: str | Skeleton | None = None, on_error: str = "raise", dataset: str = ""
+              ) -> tuple[list[Instance], ReadReport]:
     """Read a COCO-family keypoint file (or a folder of them, as PoseTrack18 ships) into instances.
+
+    `images` is the folder the file names are relative to; None takes the folder a file records in its
+    `info.images_root`, as UnionPose's pseudo-label files do.
 
     Instances keep the dataset's native skeleton (`skeleton`, default per format). Crowd annotations, people
     without keypoints and boxes outside the image are filtered (REFERENCE.md §4); boxes are clipped to the image.
@@ -88,7 +93,7 @@ def read_coco(annotations: str | Path, images: str | Path, format: str = "coco",
     files = sorted(annotations.glob("*.json")) if annotations.is_dir() else [annotations]
     if not files:
         raise DataError(annotations, None, None, "the annotation folder holds no .json files")
-    reader = _CocoReader(Path(images), flavour, parts, skeleton, on_error, dataset)
+    reader = _CocoReader(None if images is None else Path(images), flavour, parts, skeleton, on_error, dataset)
     report = ReadReport(str(annotations))
     instances: list[Instance] = []
     for file in files:
@@ -118,8 +123,13 @@ def _mark_never_labelled(instances: list[Instance], skeleton: Skeleton, names: t
                 instance.annotated[k] = False
 
 
-def _is_int(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
+def _recorded_images_root(file: Path, data: dict) -> Path:
+    """The images folder a file records in `info.images_root` (pseudo-label files), or an error saying to pass one."""
+    info = data.get("info")
+    root = info.get("images_root") if isinstance(info, dict) else None
+    if not isinstance(root, str) or not root:
+        raise DataError(file, None, "info.images_root", "missing; pass the images folder")
+    return Path(root)
 
 
 def _parse_image(file: Path, index: int, entry: Any, images: Path, seen: dict[int, Any]) -> ImageRecord:
@@ -127,7 +137,7 @@ def _parse_image(file: Path, index: int, entry: Any, images: Path, seen: dict[in
     if not isinstance(entry, dict):
         raise DataError(file, record, None, f"expected an object, got {type(entry).__name__}")
     image_id = entry.get("id")
-    if not _is_int(image_id):
+    if not is_int(image_id):
         raise DataError(file, record, "id", f"expected an integer image id, got {image_id!r}")
     record = f"images[{index}] (image id {image_id})"
     if image_id in seen:
@@ -137,7 +147,7 @@ def _parse_image(file: Path, index: int, entry: Any, images: Path, seen: dict[in
         raise DataError(file, record, "file_name", f"expected a file name, got {name!r}")
     for key in ("height", "width"):
         value = entry.get(key)
-        if not _is_int(value) or value <= 0:
+        if not is_int(value) or value <= 0:
             raise DataError(file, record, key, f"expected a positive integer, got {value!r}")
     return ImageRecord(id=image_id, path=images / name, height=entry["height"], width=entry["width"])
 
@@ -145,7 +155,7 @@ def _parse_image(file: Path, index: int, entry: Any, images: Path, seen: dict[in
 class _CocoReader:
     """Reads the files of one source; checks records one by one, then the numbers of all of them at once."""
 
-    def __init__(self, images: Path, flavour: CocoFlavour, parts: tuple[tuple[str, str | None, int], ...],
+    def __init__(self, images: Path | None, flavour: CocoFlavour, parts: tuple[tuple[str, str | None, int], ...],
                  skeleton: Skeleton, on_error: str, dataset: str) -> None:
         self.images = images
         self.parts = parts
@@ -167,7 +177,7 @@ class _CocoReader:
             if not isinstance(data.get(key), list):
                 raise DataError(file, None, key, "missing or not a list (is this a COCO-style keypoint file?)")
         self._check_category_names(file, data.get("categories"))
-        images = self._image_table(file, data["images"])
+        images = self._image_table(file, data["images"], self.images or _recorded_images_root(file, data))
         annotations = data["annotations"]
         report.read += len(annotations)
         errors: dict[int, DataError] = {}
@@ -178,6 +188,9 @@ class _CocoReader:
             except DataError as error:
                 errors[i] = error
         records = self._check_numbers(file, records, errors)
+        report.image_ids.extend(images)
+        report.people.extend(PersonRecord(r.ann_id, r.image_id, tuple(float(v) for v in r.box), r.area, r.crowd)
+                             for r in records)
         if errors:
             if self.on_error == "raise":
                 raise errors[min(errors)]      # the first bad record in file order
@@ -198,11 +211,11 @@ class _CocoReader:
                                 f"the file's points {names} do not match skeleton {self.skeleton.name!r} "
                                 f"({list(self.skeleton.names[: len(body)])}); check the format and skeleton")
 
-    def _image_table(self, file: Path, entries: list) -> dict[int, ImageRecord | DataError]:
+    def _image_table(self, file: Path, entries: list, root: Path) -> dict[int, ImageRecord | DataError]:
         table: dict[int, ImageRecord | DataError] = {}
         for i, entry in enumerate(entries):
             try:
-                record = _parse_image(file, i, entry, self.images, table)
+                record = _parse_image(file, i, entry, root, table)
                 if record.id in self.seen_image_ids:
                     raise DataError(file, f"images[{i}] (image id {record.id})", "id",
                                     f"duplicate image id {record.id} (first in {self.seen_image_ids[record.id]})")
@@ -211,7 +224,7 @@ class _CocoReader:
             except DataError as error:
                 image_id = entry.get("id") if isinstance(entry, dict) else None
                 duplicate = image_id in table or image_id in self.seen_image_ids
-                if self.on_error == "raise" or not _is_int(image_id) or duplicate:
+                if self.on_error == "raise" or not is_int(image_id) or duplicate:
                     raise           # an annotation of a duplicate or id-less image could not tell which it means
                 table[image_id] = error     # its annotations are skipped with this message
         return table
@@ -221,13 +234,13 @@ class _CocoReader:
             raise DataError(file, f"annotations[{i}]", None, f"expected an object, got {type(ann).__name__}")
         ann_id, image_id = ann.get("id"), ann.get("image_id")
         where = _where(i, ann_id, image_id)
-        if not _is_int(ann_id):
+        if not is_int(ann_id):
             raise DataError(file, where, "id", f"expected an integer annotation id, got {ann_id!r}")
         if ann_id in self.seen_ann_ids:
             raise DataError(file, where, "id",
                             f"duplicate annotation id {ann_id} (first at {self.seen_ann_ids[ann_id]})")
         self.seen_ann_ids[ann_id] = f"{file.name} annotations[{i}]"
-        image = images.get(image_id) if _is_int(image_id) else None
+        image = images.get(image_id) if is_int(image_id) else None
         if image is None:
             raise DataError(file, where, "image_id", f"no image with id {image_id!r} in the 'images' table")
         if isinstance(image, DataError):
@@ -250,6 +263,7 @@ class _CocoReader:
                 raise DataError(file, where, "bbox_head", f"expected finite x, y and w, h > 0, got {head_box.tolist()}")
             head_box = np.concatenate([head_box[:2], head_box[:2] + head_box[2:]])
         track_id = ann.get("track_id", -1)
+        area = ann.get("area")
         points = np.concatenate(values).reshape(-1, 3)
         valid = np.repeat(valid, [count for _, _, count in self.parts])
         confidence = None
@@ -265,8 +279,9 @@ class _CocoReader:
             valid = valid & given      # a point the expert cannot give is not annotated, whatever its part flag says
             confidence = confidence.astype(np.float32)
         return _Record(index=i, ann_id=ann_id, image_id=image_id, crowd=bool(crowd), box=box, points=points,
-                       valid=valid, head_box=head_box, track_id=track_id if _is_int(track_id) else -1,
-                       confidence=confidence)
+                       valid=valid, head_box=head_box, track_id=track_id if is_int(track_id) else -1,
+                       confidence=confidence,
+                       area=float(area) if is_number(area) and np.isfinite(area) and area > 0 else None)
 
     # --- numbers, for all records at once ----------------------------------------------------------------------
     def _check_numbers(self, file: Path, records: list[_Record], errors: dict[int, DataError]) -> list[_Record]:
@@ -345,6 +360,7 @@ class _Record:
     head_box: np.ndarray | None  # x1, y1, x2, y2
     track_id: int
     confidence: np.ndarray | None = None   # (K,) label confidence of pseudo-labels, in [0, 1]
+    area: float | None = None              # the file's `area`, when a positive number
 
 
 def _where(index: int, ann_id: Any, image_id: Any) -> str:

@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 
 from unionpose.core.errors import DataError
+from unionpose.core.values import is_finite_number, is_int
 from unionpose.data.readers.coco import ImageRecord, usable_box
 from unionpose.data.readers.jsonfile import load_json
 from unionpose.data.readers.report import (
@@ -77,9 +78,9 @@ def _parse(path: Path, i: int, entry: Any, images: dict[int, ImageRecord] | None
     image_id, category_id, score = entry.get("image_id"), entry.get("category_id"), entry.get("score")
     record = f"detections[{i}] (image id {image_id})"
     for key, value in (("image_id", image_id), ("category_id", category_id)):
-        if not isinstance(value, int) or isinstance(value, bool):
+        if not is_int(value):
             raise DataError(path, record, key, f"expected an integer, got {value!r}")
-    if not isinstance(score, (int, float)) or isinstance(score, bool) or not np.isfinite(score):
+    if not is_finite_number(score):
         raise DataError(path, record, "score", f"expected a finite number, got {score!r}")
     bbox = entry.get("bbox")
     try:

@@ -1,4 +1,5 @@
-"""`ReadReport`: what a reader read, kept and skipped (by reason), so that nothing is dropped silently."""
+"""`ReadReport`: what a reader read, kept and skipped (by reason), so that nothing is dropped silently; for the COCO
+family also every image and person record the files hold, which evaluation needs and should not parse again."""
 from __future__ import annotations
 
 from collections import Counter
@@ -16,6 +17,18 @@ LOW_SCORE = "low_score"              # detections below the score threshold
 OTHER_CATEGORY = "other_category"    # detections of a category that was not asked for
 
 
+@dataclass(frozen=True, slots=True)
+class PersonRecord:
+    """One valid person annotation of a COCO-style file, kept as an instance or filtered (crowd, no labelled point,
+    box outside the image): COCO evaluation lists them all, so that detections on the filtered ones are ignored."""
+
+    ann_id: int
+    image_id: int
+    box: tuple[float, float, float, float]   # x, y, w, h as in the file
+    area: float | None                       # the file's `area` (segment area, the OKS scale), when positive
+    crowd: bool
+
+
 @dataclass
 class ReadReport:
     """Counts of one read; `kept` is derived, so `read == kept + sum(skipped.values())` holds by construction."""
@@ -24,6 +37,8 @@ class ReadReport:
     read: int = 0
     skipped: Counter = field(default_factory=Counter)
     problems: list[str] = field(default_factory=list)
+    image_ids: list[int] = field(default_factory=list)          # COCO family: every image id the files list
+    people: list[PersonRecord] = field(default_factory=list)    # COCO family: every valid person record
 
     @property
     def kept(self) -> int:
@@ -39,6 +54,8 @@ class ReadReport:
         self.read += other.read
         self.skipped.update(other.skipped)
         self.problems.extend(other.problems)
+        self.image_ids.extend(other.image_ids)
+        self.people.extend(other.people)
 
     def summary(self) -> str:
         """One line, e.g. 'read 172, kept 86, skipped 86 (crowd 5, no_keypoints 81)'."""
