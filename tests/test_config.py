@@ -64,6 +64,7 @@ def test_defaults_follow_the_rtmpose_recipe(tmp_path):
     ("loss.alpah=0.3", "loss.alpah: unknown key"),
     ("skeleton.foo=1", "skeleton: expected a preset name"),
     ("train.cosine_from_epoch=500", "cosine_from_epoch (500) is after the last epoch"),
+    ("loss.kd_temperature=10", "loss: kd_temperature is now kd_logit_scale"),
 ])
 def test_invalid_settings_name_the_file_and_key(tmp_path, override, key_path):
     path = write(tmp_path, minimal())

@@ -239,7 +239,7 @@ def test_recipes_are_valid_configs(recipe):
     config = validate_config(data, source=str(recipe))
     if recipe.parent.name == "paper":
         assert config.build_skeleton() == get_skeleton("coco_mpii21")
-        assert config.loss.alpha == 0.3 and config.loss.kd_temperature == 10.0 and config.loss.kd_points == "all"
+        assert config.loss.alpha == 0.3 and config.loss.kd_logit_scale == 10.0 and config.loss.kd_points == "all"
         assert {t.name: t.beta for t in config.teachers} == {"coco_expert": 0.45, "mpii_expert": 0.25}
     elif stage2 is None:
         assert config.loss.feature_kd is not None and config.teachers

@@ -23,7 +23,7 @@ COCO17 = get_skeleton("coco17")
 MPII16 = get_skeleton("mpii16")
 UNION21 = get_skeleton("coco_mpii21")
 HALPE26 = get_skeleton("halpe26")
-# REFERENCE §6: MPII index i comes from this union index.
+# Khan et al. 2024: MPII index i comes from this union index (docs/conventions.md).
 MPII_FROM_UNION = [16, 14, 12, 11, 13, 15, 17, 18, 19, 20, 10, 8, 6, 5, 7, 9]
 
 

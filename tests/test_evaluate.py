@@ -10,14 +10,14 @@ import pytest
 from conftest import FIXTURES, require
 from unionpose.core.images import load_image
 from unionpose.data.config import load_val_datasets
-from unionpose.data.mixture import to_union
+from unionpose.data.instance import remap_instances
 from unionpose.data.sources import DatasetSource, read_source
 from unionpose.eval.evaluate import evaluate_model, format_summary
 from unionpose.infer.oks import box_iou_matrix
 from unionpose.skeletons import get_skeleton, keypoint_mapping
 from unionpose.synthetic.generate import generate
 
-# REFERENCE §6: MPII index -> index in the paper's 21-point union.
+# Khan et al. 2024: MPII index -> index in the paper's 21-point union.
 MPII_TO_UNION = [16, 14, 12, 11, 13, 15, 17, 18, 19, 20, 10, 8, 6, 5, 7, 9]
 FACE = ["nose", "left_eye", "right_eye", "left_ear", "right_ear"]
 
@@ -53,7 +53,7 @@ class Oracle:
             people = read_source(synth[name])[0]
             assert [p.image for p in people] == [p.image for p in full]
             for person, truth in zip(people, full):
-                in_union = to_union([person], keypoint_mapping(person_skeleton(name), union))[0]
+                in_union = remap_instances([person], keypoint_mapping(person_skeleton(name), union))[0]
                 labelled = in_union.visible > 0
                 assert np.allclose(in_union.keypoints[labelled], truth.keypoints[labelled], atol=0.01)
                 self.answers[self._key(person.image, person.box)] = to_model.apply(truth.keypoints)
@@ -89,7 +89,7 @@ def test_union_oracle_scores_perfectly_and_slices_point_by_point(synth, tmp_path
     assert all(not r["missing_points"] and "shared" not in r for r in results.values())
     assert oracle.calls == 3 * 8          # each image decoded and predicted once per dataset
 
-    # Union -> MPII: prediction joint j is union point MPII_TO_UNION[j] (REFERENCE §6), for every joint.
+    # Union -> MPII: prediction joint j is union point MPII_TO_UNION[j] (Khan et al. 2024), for every joint.
     full = read_source(synth["full21"])[0]
     mpii = evaluation.datasets["mpii"].predictions.keypoints
     union_truth = np.stack([person.keypoints for person in full])
@@ -173,7 +173,7 @@ def test_halpe_on_model_points_derives_thorax(synth):
     assert result["skeleton"] == "coco_mpii21" and result["AP"] == pytest.approx(1.0)
     labelled = dict(zip(result["per_keypoint"]["name"], result["per_keypoint"]["labelled"]))
     assert labelled["thorax"] > 0 and labelled["head_top"] > 0
-    assert labelled["upper_neck"] == 0 and labelled["pelvis"] == 0    # never labelled in Halpe (REFERENCE §9)
+    assert labelled["upper_neck"] == 0 and labelled["pelvis"] == 0    # never labelled in the Halpe fixture
     assert any("thorax = mean of left_shoulder and right_shoulder" in note for note in result["notes"])
 
 

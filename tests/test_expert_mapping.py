@@ -32,9 +32,9 @@ WHOLEBODY = get_skeleton("coco_wholebody133")
 POSE = get_skeleton("mediapipe_pose33")
 HAND = get_skeleton("mediapipe_hand21")
 
-# REFERENCE.md §8, copied literally: the tables in the code must say the same.
-REFERENCE_BODY = [0, 2, 5, 7, 8, 11, 12, 13, 14, 15, 16, 23, 24, 25, 26, 27, 28]
-REFERENCE_FACE = {
+# docs/conventions.md, copied literally: the tables in the code must say the same.
+DOCUMENTED_BODY = [0, 2, 5, 7, 8, 11, 12, 13, 14, 15, 16, 23, 24, 25, 26, 27, 28]
+DOCUMENTED_FACE = {
     "jaw": [162, 234, 93, 58, 172, 136, 149, 148, 152, 377, 378, 365, 397, 288, 323, 454, 389],
     "brows": [71, 63, 105, 66, 107, 336, 296, 334, 293, 301],
     "nose": [168, 197, 5, 4, 75, 97, 2, 326, 305],
@@ -46,7 +46,7 @@ REFERENCE_FACE = {
 
 def test_body_and_feet_come_from_the_pose_landmarks_of_the_same_name():
     index = pose_to_wholebody_index()
-    assert index[:17].tolist() == REFERENCE_BODY
+    assert index[:17].tolist() == DOCUMENTED_BODY
     for target in np.flatnonzero(index >= 0):
         pose_name, body_name = POSE.names[index[target]], WHOLEBODY.names[target]
         expected = body_name.replace("big_toe", "foot_index")     # the documented approximation
@@ -60,7 +60,7 @@ def test_body_and_feet_come_from_the_pose_landmarks_of_the_same_name():
 
 
 def test_face_table_is_the_300w_list_and_hands_keep_their_order():
-    assert list(FACE68_FROM_MESH) == list(itertools.chain(*REFERENCE_FACE.values()))
+    assert list(FACE68_FROM_MESH) == list(itertools.chain(*DOCUMENTED_FACE.values()))
     assert len(set(FACE68_FROM_MESH)) == 68 and max(FACE68_FROM_MESH) < 468
     assert WHOLEBODY.names[23:91] == tuple(f"face_{i}" for i in range(68))
     for side, start in (("left", 91), ("right", 112)):

@@ -7,15 +7,16 @@ import pytest
 from conftest import DATA, FIXTURES, REPO, require
 from unionpose.cli import main
 from unionpose.data.config import UnionOf, load_data_config
-from unionpose.data.mixture import UnionMixture, to_union
+from unionpose.data.instance import remap_instances
+from unionpose.data.mixture import UnionMixture
 from unionpose.data.readers import read_coco, read_mpii
 from unionpose.data.sources import DatasetSource
 from unionpose.skeletons import get_skeleton, keypoint_mapping
 
 CONFIG = REPO / "configs/data/coco_mini_mpii_fixture.yaml"
-COCO_ONLY = list(range(0, 5))        # nose, eyes, ears: REFERENCE.md §6
+COCO_ONLY = list(range(0, 5))        # nose, eyes, ears: Khan et al. 2024
 MPII_ONLY = list(range(17, 21))      # pelvis, thorax, upper_neck, head_top
-# MPII index -> unified index (REFERENCE.md §6)
+# MPII index -> unified index (Khan et al. 2024)
 MPII_TO_UNIFIED = [16, 14, 12, 11, 13, 15, 17, 18, 19, 20, 10, 8, 6, 5, 7, 9]
 
 
@@ -99,11 +100,11 @@ def test_halpe_into_the_paper_skeleton():
     assert "neck" not in mixture.datasets[0].dropped and len(mixture.datasets[0].dropped) == 136 - 20
 
 
-def test_to_union_fills_missing_points():
+def test_remap_instances_fills_missing_points():
     instances, _ = read_coco(require(FIXTURES / "crowdpose/test_crowdpose.json"), FIXTURES / "crowdpose/images",
                              "crowdpose")
     mapping = keypoint_mapping(get_skeleton("crowdpose14"), get_skeleton("coco_mpii21"))
-    mapped = to_union(instances, mapping)
+    mapped = remap_instances(instances, mapping)
     for original, person in zip(instances, mapped, strict=True):
         assert person.keypoints.dtype == np.float32 and person.visible.dtype == np.int8
         assert not person.annotated[:5].any() and not person.visible[:5].any()
@@ -111,7 +112,7 @@ def test_to_union_fills_missing_points():
         np.testing.assert_array_equal(person.keypoints[20], original.keypoints[12])   # head -> head_top
         np.testing.assert_array_equal(person.keypoints[19], original.keypoints[13])   # neck -> upper_neck
         assert not person.annotated[[17, 18]].any()
-    assert to_union([], mapping) == []
+    assert remap_instances([], mapping) == []
 
 
 def test_epoch_indices_follow_the_ratios():

@@ -112,7 +112,7 @@ def _paper_result(metric: str, value: float) -> dict:
 
 
 def test_paper_table_reproduces_table_1_averages():
-    rows = {  # REFERENCE §6, RTMPose-t rows
+    rows = {  # Khan et al. 2024, Table 1, RTMPose-t rows
         "t MPII only": {"MPII": _paper_result("pckh", 0.8775), "COCO": _paper_result("coco_ap", 0.1982)},
         "t COCO only": {"MPII": _paper_result("pckh", 0.7762), "COCO": _paper_result("coco_ap", 0.6799)},
         "t unified": {"MPII": _paper_result("pckh", 0.7975), "COCO": _paper_result("coco_ap", 0.6203)},

@@ -9,16 +9,16 @@ from unionpose.distill import GroundTruthObjective, kl_discrete_loss
 from unionpose.models import RTMPose
 
 
-def numpy_reference(logits_x, logits_y, target_x, target_y, weight, beta):
-    """REFERENCE §3 spelled out: per axis KL(softmax(beta t) || softmax(beta s)) averaged over bins, x weight,
-    summed over batch and keypoints, x + y, divided by K."""
+def numpy_reference(logits_x, logits_y, target_x, target_y, weight, scale):
+    """RTMPose's KL-discrete loss spelled out: per axis KL(softmax(scale t) || softmax(scale s)) averaged over bins,
+    x weight, summed over batch and keypoints, x + y, divided by K."""
     def softmax(a):
         e = np.exp(a - a.max(axis=-1, keepdims=True))
         return e / e.sum(axis=-1, keepdims=True)
 
     total = 0.0
     for logits, target in ((logits_x, target_x), (logits_y, target_y)):
-        p, q = softmax(beta * target), softmax(beta * logits)
+        p, q = softmax(scale * target), softmax(scale * logits)
         kl = (p * (np.log(p) - np.log(q))).mean(axis=-1)
         total += (kl * weight).sum()
     return total / logits_x.shape[1]
@@ -33,9 +33,9 @@ def random_inputs(seed=0, n=3, k=5, wx=24, wy=32):
 
 def test_matches_the_formula():
     arrays, tensors = random_inputs()
-    for beta in (1.0, 10.0):
-        expected = numpy_reference(*arrays, beta=beta)
-        assert float(kl_discrete_loss(*tensors, beta=beta)) == pytest.approx(expected, rel=1e-5)
+    for scale in (1.0, 10.0):
+        expected = numpy_reference(*arrays, scale=scale)
+        assert float(kl_discrete_loss(*tensors, logit_scale=scale)) == pytest.approx(expected, rel=1e-5)
 
 
 def test_zero_weight_removes_a_keypoint_and_its_gradient():
@@ -84,7 +84,7 @@ def test_ground_truth_objective_trains_a_model():
     model = RTMPose("t", 4, (64, 32))
     batch = {"image": torch.randn(2, 3, 64, 32), "target_x": torch.rand(2, 4, 64), "target_y": torch.rand(2, 4, 128),
              "target_weight": torch.tensor([[1.0, 1.0, 0.0, 1.0], [0.0, 1.0, 1.0, 1.0]])}
-    terms = GroundTruthObjective(beta=10.0)(model, batch, epoch=0, max_epochs=1)
+    terms = GroundTruthObjective(logit_scale=10.0)(model, batch, epoch=0, max_epochs=1)
     assert set(terms) == {"loss"} and terms["loss"].ndim == 0
     terms["loss"].backward()
     assert model.head.cls_x.weight.grad.abs().sum() > 0

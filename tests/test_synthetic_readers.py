@@ -12,7 +12,8 @@ from unionpose.cli import main
 from unionpose.core.draw import draw_pose
 from unionpose.core.images import load_image
 from unionpose.data.config import load_data_config
-from unionpose.data.mixture import UnionMixture, to_union
+from unionpose.data.instance import remap_instances
+from unionpose.data.mixture import UnionMixture
 from unionpose.data.readers import read_coco, read_mpii
 from unionpose.skeletons import get_skeleton, keypoint_mapping
 
@@ -83,7 +84,7 @@ def test_the_three_validation_files_are_one_set_of_people(synth: Path) -> None:
     assert len(full) == len(coco) == len(mpii)
     for part, skeleton in ((coco, COCO), (mpii, MPII)):
         mapping = keypoint_mapping(skeleton, UNION)
-        for mapped, whole in zip(to_union(part, mapping), full):
+        for mapped, whole in zip(remap_instances(part, mapping), full):
             assert mapped.image == whole.image
             labelled = mapping.mask & (whole.visible > 0)
             assert np.array_equal(mapped.annotated, mapping.mask)

@@ -35,7 +35,7 @@ from unionpose.teachers import (
     soft_simcc_targets,
 )
 
-# REFERENCE §6: MPII index i -> unified index.
+# Khan et al. 2024: MPII index i -> unified index (docs/conventions.md).
 MPII_TO_UNION = [16, 14, 12, 11, 13, 15, 17, 18, 19, 20, 10, 8, 6, 5, 7, 9]
 
 

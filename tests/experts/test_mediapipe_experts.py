@@ -46,7 +46,7 @@ def two_handed():
 
 
 def test_holistic_hands_are_the_persons_own(expert, two_handed):
-    """On a normal photo Holistic's left hand is at the ground-truth left wrist, not the right (REFERENCE §8)."""
+    """On a normal photo Holistic's left hand is at the ground-truth left wrist, not the right (docs/conventions.md)."""
     for person in two_handed:
         keypoints, confidence = expert.predict_people(cv2.imread(person.image), person.box[None])
         keypoints, confidence = keypoints[0], confidence[0]
@@ -94,7 +94,7 @@ def test_face_68_follows_the_300w_order(expert):
         assert face[8, 1] > face[57, 1] > face[30, 1]       # chin below the lower lip below the nose tip
         eye_corners = np.linalg.norm(truth[36] - truth[45])
         error = np.linalg.norm(face - truth, axis=1) / eye_corners
-        assert error.mean() < 0.15, (person.ann_id, error.mean())      # REFERENCE §8 measured ~0.06
+        assert error.mean() < 0.15, (person.ann_id, error.mean())      # ~0.06 measured (docs/conventions.md)
 
 
 def test_body_matches_ground_truth_and_nothing_is_clamped(expert):

@@ -18,7 +18,7 @@ from typing import Any, Callable
 from unionpose.apps.demo_setup import DEFAULT_SCALE, QUICK_SCALE, STAGES, DemoResult, DemoScale, Stage
 from unionpose.data.sources import DatasetSource
 
-# The paper's distillation weights (REFERENCE §6): loss = alpha * GT + (1 - alpha) * sum_j beta_j * KD_j.
+# The paper's distillation weights (Khan et al. 2024): loss = alpha * GT + (1 - alpha) * sum_j beta_j * KD_j.
 ALPHA = 0.30
 BETA = {"coco": 0.45, "mpii": 0.25}
 
@@ -138,7 +138,7 @@ def _train(stage: Stage, out: Path, data_dir: Path, scale: DemoScale, seed: int,
 
 
 def _evaluate(models: dict[str, Path], data_dir: Path, out: Path) -> None:
-    """Every model on every validation set, each scored on that set's own keypoints (REFERENCE §6)."""
+    """Every model on every validation set, each scored on that set's own keypoints (Khan et al. 2024)."""
     from unionpose.eval.evaluate import evaluate_model
 
     val = list(dataset_sources(data_dir, "val").values())

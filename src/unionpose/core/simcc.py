@@ -7,8 +7,8 @@ import numpy as np
 
 from unionpose.core.constants import SIMCC_SPLIT_RATIO
 
-# Sigmas (x, y) in bins that the RTMPose recipes use at split ratio 2, keyed by input (h, w). The first two are in
-# REFERENCE.md §3; 384x288 is the RTMPose-l/x high-resolution recipe.
+# Sigmas (x, y) in bins that the RTMPose recipes use at split ratio 2, keyed by input (h, w); 384x288 is the
+# RTMPose-l/x high-resolution recipe (docs/conventions.md).
 _RECIPE_SIGMAS = {
     (256, 192): (4.9, 5.66),
     (256, 256): (5.66, 5.66),
@@ -20,7 +20,7 @@ def default_sigma(input_size_hw: tuple[int, int], split_ratio: float = SIMCC_SPL
     """The Gaussian width (x, y) in bins for an input size.
 
     The recipe values are used where they exist. Elsewhere each axis gets 5.66 * sqrt(L / 256) * split_ratio / 2 bins
-    for an axis of L pixels: this reproduces both recipe values of REFERENCE §3 (192 px -> 4.90, 256 px -> 5.66),
+    for an axis of L pixels: this reproduces both recipe values (192 px -> 4.90, 256 px -> 5.66),
     widens the target less than the axis grows (a bigger input resolves a point more finely), and keeps the width
     in pixels fixed when only the split ratio changes.
     """

@@ -21,7 +21,8 @@ Probability = Annotated[float, Field(ge=0.0, le=1.0)]
 
 
 class AugmentConfig(BaseModel):
-    """Augmentation settings; defaults are RTMPose's COCO recipe (REFERENCE.md §4); `enabled=False` for validation."""
+    """Augmentation settings; defaults are RTMPose's COCO recipe (docs/conventions.md); `enabled=False` for
+    validation."""
 
     model_config = ConfigDict(extra="forbid")
 

@@ -1,9 +1,12 @@
 """One annotated person: the record every reader produces and every pipeline stage consumes."""
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
 
 import numpy as np
+
+from unionpose.skeletons import KeypointMapping
 
 
 @dataclass
@@ -31,3 +34,25 @@ class Instance:
     @property
     def num_keypoints(self) -> int:
         return int(self.keypoints.shape[0])
+
+
+def remap_instances(instances: Sequence[Instance], mapping: KeypointMapping) -> list[Instance]:
+    """Re-express instances of `mapping.source` in `mapping.target`, matching points by canonical name.
+
+    A target point the source lacks gets keypoint (0, 0), visible 0 and annotated False; a point the source has
+    keeps its own `annotated` (False e.g. for a WholeBody hand marked not valid for that person). Used to map a
+    dataset into a union skeleton, and ground truth into the skeleton a dataset is scored in.
+    """
+    if not instances:
+        return []
+    keypoints = mapping.apply(np.stack([i.keypoints for i in instances]), axis=1, fill=0.0).astype(np.float32)
+    visible = mapping.apply(np.stack([i.visible for i in instances]), axis=1, fill=0, reduce="min").astype(np.int8)
+    annotated = mapping.apply(np.stack([i.annotated for i in instances]), axis=1, fill=False, reduce="min")
+    mapped = []
+    for n, instance in enumerate(instances):
+        confidence = instance.confidence
+        if confidence is not None:
+            confidence = mapping.apply(confidence, fill=0.0, reduce="min").astype(np.float32)
+        mapped.append(replace(instance, keypoints=keypoints[n], visible=visible[n], annotated=annotated[n].astype(bool),
+                              confidence=confidence))
+    return mapped

@@ -1,37 +1,16 @@
 """Mixing datasets into one union skeleton, with per-point `annotated` masks and per-dataset sampling ratios."""
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from collections.abc import Sequence
 
 import numpy as np
 
 from unionpose.data.config import SkeletonSpec, build_skeleton
-from unionpose.data.instance import Instance
+from unionpose.data.instance import Instance, remap_instances
 from unionpose.data.readers import ReadReport
 from unionpose.data.sources import DatasetSource, read_source
 from unionpose.skeletons import KeypointMapping, Skeleton, keypoint_mapping
-
-
-def to_union(instances: Sequence[Instance], mapping: KeypointMapping) -> list[Instance]:
-    """Re-express instances of `mapping.source` in `mapping.target`, matching points by canonical name.
-
-    A union point the dataset lacks gets keypoint (0, 0), visible 0 and annotated False; a point the dataset has
-    keeps its own `annotated` (False e.g. for a WholeBody hand marked not valid for that person).
-    """
-    if not instances:
-        return []
-    keypoints = mapping.apply(np.stack([i.keypoints for i in instances]), axis=1, fill=0.0).astype(np.float32)
-    visible = mapping.apply(np.stack([i.visible for i in instances]), axis=1, fill=0, reduce="min").astype(np.int8)
-    annotated = mapping.apply(np.stack([i.annotated for i in instances]), axis=1, fill=False, reduce="min")
-    mapped = []
-    for n, instance in enumerate(instances):
-        confidence = instance.confidence
-        if confidence is not None:
-            confidence = mapping.apply(confidence, fill=0.0, reduce="min").astype(np.float32)
-        mapped.append(replace(instance, keypoints=keypoints[n], visible=visible[n], annotated=annotated[n].astype(bool),
-                              confidence=confidence))
-    return mapped
 
 
 @dataclass
@@ -78,7 +57,7 @@ class UnionMixture:
                                  f"skeleton {self.skeleton.name!r}")
             instances, report = read_source(source, verify_images=verify_images)
             start = len(self.instances)
-            self.instances += to_union(instances, mapping)
+            self.instances += remap_instances(instances, mapping)
             self.datasets.append(MixtureEntry(source, native, mapping, report, start, len(self.instances)))
         self.dataset_ids = np.repeat(np.arange(len(self.datasets)), [e.stop - e.start for e in self.datasets])
 

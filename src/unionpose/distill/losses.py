@@ -7,14 +7,15 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from unionpose.core.constants import KL_LOGIT_SCALE
 from unionpose.distill.simcc_loss import kl_discrete_loss
 
 DecaySchedule = Literal["linear", "none"]
 
 
 def conditional_gt_loss(simcc_x: torch.Tensor, simcc_y: torch.Tensor, batch: dict[str, torch.Tensor],
-                        beta: float = 10.0) -> torch.Tensor:
-    """The paper's conditional ground-truth loss: KL-discrete (REFERENCE §3) over the points the instance's dataset
+                        logit_scale: float = KL_LOGIT_SCALE) -> torch.Tensor:
+    """The paper's conditional ground-truth loss: RTMPose's KL-discrete loss over the points the instance's dataset
     annotates, and only those.
 
     The codec's `target_weight` is already 0 where a point is not annotated, not visible or out of range; the weight is
@@ -22,14 +23,15 @@ def conditional_gt_loss(simcc_x: torch.Tensor, simcc_y: torch.Tensor, batch: dic
     point the dataset does not label never receives a ground-truth gradient.
     """
     weight = batch["target_weight"].float() * batch["annotated"].float()
-    return kl_discrete_loss(simcc_x, simcc_y, batch["target_x"], batch["target_y"], weight, beta)
+    return kl_discrete_loss(simcc_x, simcc_y, batch["target_x"], batch["target_y"], weight, logit_scale)
 
 
 def logit_kd_loss(student_x: torch.Tensor, student_y: torch.Tensor, teacher_x: torch.Tensor, teacher_y: torch.Tensor,
-                  weight: torch.Tensor, num_keypoints: int, beta: float = 10.0) -> torch.Tensor:
-    """DWPose's logit distillation (REFERENCE §7), over the points `weight` (N, K) selects.
+                  weight: torch.Tensor, num_keypoints: int, logit_scale: float = KL_LOGIT_SCALE) -> torch.Tensor:
+    """DWPose's logit distillation (Yang et al. 2023), over the points `weight` (N, K) selects.
 
-    Per axis: sum over bins of KL(softmax(beta * teacher) || softmax(beta * student)), times `weight`, summed over
+    Per axis: sum over bins of KL(softmax(s * teacher) || softmax(s * student)) with s = `logit_scale` (a factor on
+    the logits: an inverse temperature), times `weight`, summed over
     keypoints, averaged over the batch; x and y added; divided by `num_keypoints` (the number of student channels the
     teacher supervises, as DWPose divides by the channels it compares). This differs from `kl_discrete_loss` in its
     reduction (sum over bins, mean over the batch), hence its own few lines. Computed in float32; the teacher is a
@@ -41,8 +43,8 @@ def logit_kd_loss(student_x: torch.Tensor, student_y: torch.Tensor, teacher_x: t
         if student.shape != teacher.shape:
             raise ValueError(f"logit_kd_loss: student {tuple(student.shape)} and teacher {tuple(teacher.shape)} "
                              "logits must have the same shape")
-        log_prediction = F.log_softmax(beta * student.float(), dim=-1)
-        soft_target = F.softmax(beta * teacher.detach().float(), dim=-1)
+        log_prediction = F.log_softmax(logit_scale * student.float(), dim=-1)
+        soft_target = F.softmax(logit_scale * teacher.detach().float(), dim=-1)
         per_point = F.kl_div(log_prediction, soft_target, reduction="none").sum(dim=-1)    # (N, K)
         total = total + (per_point * weight.float()).sum() / batch_size
     return total / max(int(num_keypoints), 1)
@@ -50,8 +52,8 @@ def logit_kd_loss(student_x: torch.Tensor, student_y: torch.Tensor, teacher_x: t
 
 def feature_kd_loss(student_feature: torch.Tensor, teacher_feature: torch.Tensor, align: nn.Module,
                     weight: float = 7e-5) -> torch.Tensor:
-    """DWPose's feature distillation (REFERENCE §7): `weight` * sum((align(student) - teacher)^2) / batch size, where
-    `align` is a trainable 1x1 conv (with bias) from the student's channels to the teacher's."""
+    """DWPose's feature distillation (Yang et al. 2023): `weight` * sum((align(student) - teacher)^2) / batch size,
+    where `align` is a trainable 1x1 conv (with bias) from the student's channels to the teacher's."""
     aligned = align(student_feature)
     if aligned.shape != teacher_feature.shape:
         raise ValueError(f"feature_kd_loss: the aligned student feature {tuple(aligned.shape)} and the teacher's "

@@ -7,6 +7,7 @@ import torch
 from pydantic import BaseModel, ConfigDict, Field
 from torch import nn
 
+from unionpose.core.constants import KL_LOGIT_SCALE
 from unionpose.data.instance import Instance
 from unionpose.distill.losses import (
     DecaySchedule,
@@ -18,16 +19,14 @@ from unionpose.distill.losses import (
 from unionpose.teachers.base import StudentSpace, Teacher
 from unionpose.teachers.spec import TeacherSpec, build_teacher
 
-GT_BETA = 10.0   # the KL-discrete loss's own beta (REFERENCE §3); kd_temperature is the distillation's
-
 
 class LossSpec(BaseModel):
-    """The `loss:` section of a recipe. Defaults are the paper's (REFERENCE §6), with the decay on every term."""
+    """The `loss:` section of a recipe. Defaults are the paper's (Khan et al. 2024), with the decay on every term."""
 
     model_config = ConfigDict(extra="forbid")
 
     alpha: float = Field(0.3, ge=0.0, le=1.0)            # share of the ground-truth loss
-    kd_temperature: float = Field(10.0, gt=0.0)          # beta of the KD softmax (REFERENCE §7)
+    kd_logit_scale: float = Field(KL_LOGIT_SCALE, gt=0.0)  # factor on the logits in the KD softmax (DWPose's 10)
     kd_points: Literal["all", "visible"] = "all"         # distil every teacher point, or only GT-visible ones
     feature_kd: float | None = Field(None, gt=0.0)       # weight of DWPose's feature loss (7e-5), or off
     decay: DecaySchedule = "linear"                      # 1 - epoch / max_epochs on every distillation term
@@ -104,7 +103,7 @@ class DistillationObjective(nn.Module):
 
         alpha = self.spec.alpha
         decay = distillation_decay(epoch, max_epochs, self.spec.decay)
-        gt = conditional_gt_loss(simcc_x, simcc_y, batch, GT_BETA)
+        gt = conditional_gt_loss(simcc_x, simcc_y, batch, KL_LOGIT_SCALE)
         terms = {"gt": gt.detach()}
         loss = alpha * gt
         for teacher, beta in self.teachers:
@@ -114,7 +113,7 @@ class DistillationObjective(nn.Module):
             if self.spec.kd_points == "visible":
                 weight = weight * (batch["visible"] > 0).float()
             kd = logit_kd_loss(simcc_x, simcc_y, output.simcc_x, output.simcc_y, weight,
-                               int(teacher.covered.sum()), self.spec.kd_temperature)
+                               int(teacher.covered.sum()), self.spec.kd_logit_scale)
             terms[f"kd/{teacher.name}"] = kd.detach()
             loss = loss + (1.0 - alpha) * beta * decay * kd
             if with_feature:

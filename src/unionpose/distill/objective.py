@@ -4,6 +4,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from unionpose.core.constants import KL_LOGIT_SCALE
 from unionpose.distill.simcc_loss import kl_discrete_loss
 
 
@@ -16,13 +17,13 @@ class GroundTruthObjective(nn.Module):
     is logged. The target weight already excludes the points an instance's dataset does not annotate.
     """
 
-    def __init__(self, beta: float = 10.0) -> None:
+    def __init__(self, logit_scale: float = KL_LOGIT_SCALE) -> None:
         super().__init__()
-        self.beta = float(beta)
+        self.logit_scale = float(logit_scale)
 
     def forward(self, model: nn.Module, batch: dict[str, torch.Tensor], epoch: int,
                 max_epochs: int) -> dict[str, torch.Tensor]:
         simcc_x, simcc_y = model(batch["image"])
         loss = kl_discrete_loss(simcc_x, simcc_y, batch["target_x"], batch["target_y"], batch["target_weight"],
-                                beta=self.beta)
+                                logit_scale=self.logit_scale)
         return {"loss": loss}

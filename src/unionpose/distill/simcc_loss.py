@@ -1,8 +1,10 @@
-"""The KL-discrete loss of RTMPose on SimCC logits (REFERENCE §3), with a per-keypoint weight."""
+"""The KL-discrete loss of RTMPose on SimCC logits (Jiang et al. 2023), with a per-keypoint weight."""
 from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
+
+from unionpose.core.constants import KL_LOGIT_SCALE
 
 
 def kl_discrete_loss(
@@ -11,9 +13,9 @@ def kl_discrete_loss(
     target_x: torch.Tensor,
     target_y: torch.Tensor,
     weight: torch.Tensor,
-    beta: float = 10.0,
+    logit_scale: float = KL_LOGIT_SCALE,
 ) -> torch.Tensor:
-    """KL(softmax(beta * target) || softmax(beta * logits)) per axis, averaged over bins.
+    """KL(softmax(s * target) || softmax(s * logits)) per axis, averaged over bins, with s = `logit_scale`.
 
     Each (sample, keypoint) term is multiplied by `weight` (N, K), summed over the batch and keypoints, x and y are
     added, and the total is divided by K, not by the batch size (as the RTMPose recipe does; the update of a larger
@@ -34,8 +36,8 @@ def kl_discrete_loss(
     dtype = torch.promote_types(logits_x.dtype, torch.float32)
     total = logits_x.new_zeros((), dtype=dtype)
     for logits, target in ((logits_x, target_x), (logits_y, target_y)):
-        log_prediction = F.log_softmax(beta * logits.to(dtype), dim=-1)
-        soft_target = F.softmax(beta * target.to(dtype), dim=-1)
+        log_prediction = F.log_softmax(logit_scale * logits.to(dtype), dim=-1)
+        soft_target = F.softmax(logit_scale * target.to(dtype), dim=-1)
         per_point = F.kl_div(log_prediction, soft_target, reduction="none").mean(dim=-1)   # (N, K)
         total = total + (per_point * weight.to(dtype)).sum()
     return total / num_keypoints

@@ -2,8 +2,8 @@
 
 The stage-1 model is the teacher; the student shares its backbone (loaded from the stage-1 file, frozen: no
 gradients, BatchNorm in eval mode), so both heads read the very same feature and the backbone runs once per step.
-The only loss is the logit KD of REFERENCE §7, without decay (decaying the only term would just shrink the learning
-rate). The final model file is the stage-1 backbone, copied bit for bit, plus the new head.
+The only loss is DWPose's logit KD (Yang et al. 2023), without decay (decaying the only term would just shrink the
+learning rate). The final model file is the stage-1 backbone, copied bit for bit, plus the new head.
 """
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ import torch
 from pydantic import BaseModel, ConfigDict, Field
 from torch import nn
 
+from unionpose.core.constants import KL_LOGIT_SCALE
 from unionpose.distill.losses import logit_kd_loss
 from unionpose.models.model_file import load_model_file, save_model_file
 from unionpose.models.rtmcc_head import RTMCCHead
@@ -27,7 +28,7 @@ class Stage2Spec(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     stage1: Path                                       # the stage-1 model file: teacher and frozen backbone
-    kd_temperature: float = Field(10.0, gt=0.0)        # beta of the KD softmax (REFERENCE §7)
+    kd_logit_scale: float = Field(KL_LOGIT_SCALE, gt=0.0)   # factor on the logits in the KD softmax
 
 
 def freeze_backbone(model: RTMPose) -> RTMPose:
@@ -49,14 +50,14 @@ class HeadSelfDistillation(nn.Module):
     """`objective(model, batch, epoch, max_epochs) -> {"loss", "kd/stage1"}` for a student from
     `prepare_stage2_student`: its logits against the stage-1 head's on the shared frozen feature."""
 
-    def __init__(self, stage1_path: str | Path, kd_temperature: float = 10.0) -> None:
+    def __init__(self, stage1_path: str | Path, kd_logit_scale: float = KL_LOGIT_SCALE) -> None:
         super().__init__()
         stage1, _ = load_model_file(stage1_path)
         self.source = str(stage1_path)
         # Plain attributes, not submodules: neither is trained nor saved with the objective.
         self._teacher_head: tuple[RTMCCHead] = (stage1.head.requires_grad_(False).eval(),)
         self._stage1_backbone = {key: value.clone() for key, value in stage1.backbone.state_dict().items()}
-        self.kd_temperature = float(kd_temperature)
+        self.kd_logit_scale = float(kd_logit_scale)
 
     def _check_student(self, backbone: nn.Module) -> None:
         """Once: the student must carry the stage-1 backbone, or the teacher head would read another feature."""
@@ -89,7 +90,7 @@ class HeadSelfDistillation(nn.Module):
         with torch.no_grad():
             teacher_x, teacher_y = head(feature[0])
         weight = torch.ones(simcc_x.shape[:2], device=simcc_x.device)
-        kd = logit_kd_loss(simcc_x, simcc_y, teacher_x, teacher_y, weight, simcc_x.shape[1], self.kd_temperature)
+        kd = logit_kd_loss(simcc_x, simcc_y, teacher_x, teacher_y, weight, simcc_x.shape[1], self.kd_logit_scale)
         return {"loss": kd, "kd/stage1": kd.detach()}
 
 

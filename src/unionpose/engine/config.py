@@ -80,6 +80,13 @@ class Config(DataRecipe):
     train: TrainConfig = TrainConfig()
     output: str                                 # the run directory
 
+    @field_validator("loss", "stage2", mode="before")
+    @classmethod
+    def _renamed_keys(cls, value: Any) -> Any:
+        if isinstance(value, dict) and "kd_temperature" in value:
+            raise ValueError("kd_temperature is now kd_logit_scale: it multiplies the logits (an inverse temperature)")
+        return value
+
     @field_validator("data")
     @classmethod
     def _has_training_data(cls, data: DataConfig) -> DataConfig:

@@ -1,4 +1,4 @@
-"""Exponential moving average of the weights with RTMPose's warm-up term (ExpMomentumEMA, REFERENCE §5)."""
+"""Exponential moving average of the weights with RTMPose's warm-up term (ExpMomentumEMA; docs/conventions.md)."""
 from __future__ import annotations
 
 import copy

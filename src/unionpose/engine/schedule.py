@@ -1,4 +1,4 @@
-"""The RTMPose learning-rate schedule: linear warm-up, constant, then cosine to a floor (REFERENCE §5)."""
+"""The RTMPose learning-rate schedule: linear warm-up, constant, then cosine to a floor (docs/conventions.md)."""
 from __future__ import annotations
 
 import math

@@ -314,7 +314,7 @@ def build_objective(config: Config, skeleton: Skeleton, model: RTMPose, mixture:
     """The recipe's loss: the ground-truth loss alone, with teachers the distillation objective (distill/), or for
     DWPose stage 2 the stage-1 head's self-distillation."""
     if config.stage2 is not None:
-        return HeadSelfDistillation(config.stage2.stage1, config.stage2.kd_temperature)
+        return HeadSelfDistillation(config.stage2.stage1, config.stage2.kd_logit_scale)
     if not config.teachers:
         return GroundTruthObjective()
     student = StudentSpace(skeleton, tuple(config.model.input), SIMCC_SPLIT_RATIO, config.model.sigma)

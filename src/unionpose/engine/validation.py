@@ -8,6 +8,7 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader
 
+from unionpose.core.constants import KL_LOGIT_SCALE
 from unionpose.data.dataset import TopDownDataset
 from unionpose.distill.simcc_loss import kl_discrete_loss
 
@@ -34,14 +35,14 @@ class CropValidator:
     higher_is_better = True
 
     def __init__(self, dataset: TopDownDataset, *, batch_size: int, workers: int, device: torch.device,
-                 beta: float = 10.0, threshold: float = 0.05) -> None:
+                 logit_scale: float = KL_LOGIT_SCALE, threshold: float = 0.05) -> None:
         if dataset.augmenter.config.enabled:
             raise ValueError("CropValidator needs a dataset with augmentation disabled")
         self.dataset = dataset
         self.loader = DataLoader(dataset, batch_size=batch_size, shuffle=False, num_workers=workers,
                                  generator=torch.Generator())     # leaves the global RNG to the training run
         self.device = device
-        self.beta = beta
+        self.logit_scale = logit_scale
         self.threshold = threshold
 
     @torch.no_grad()
@@ -57,7 +58,7 @@ class CropValidator:
             images = batch["image"].to(self.device)
             simcc_x, simcc_y = model(images)
             targets = [batch[key].to(self.device) for key in ("target_x", "target_y", "target_weight")]
-            loss_sum += float(kl_discrete_loss(simcc_x, simcc_y, *targets, beta=self.beta))
+            loss_sum += float(kl_discrete_loss(simcc_x, simcc_y, *targets, logit_scale=self.logit_scale))
             crops += len(images)
             predicted, _ = codec.decode(simcc_x.float().cpu().numpy(), simcc_y.float().cpu().numpy())
             error = np.linalg.norm(predicted - batch["keypoints"].numpy(), axis=-1)

@@ -1,6 +1,6 @@
 """Model-driven evaluation: run a pose model on each validation dataset and score it on that dataset's own points.
 
-How a dataset is scored (REFERENCE §10): the model's predictions are sliced, by keypoint name, into the dataset's
+How a dataset is scored (docs/conventions.md): the model's predictions are sliced, by keypoint name, into the dataset's
 skeleton (its order, its sigmas). Dataset points the model does not predict come out at (0, 0) with score 0, so the
 headline numbers count them as *misses* -- the paper's convention for an MPII-only model on COCO ("evaluated on all
 COCO points"). Whenever the model lacks labelled points, the result also holds `shared`: the same metric over only
@@ -26,8 +26,7 @@ from tqdm import tqdm
 
 from unionpose.core.errors import DataError
 from unionpose.core.images import load_image
-from unionpose.data.instance import Instance
-from unionpose.data.mixture import to_union
+from unionpose.data.instance import Instance, remap_instances
 from unionpose.data.readers import ReadReport, read_detections, read_image_table
 from unionpose.data.sources import DatasetSource, read_source
 from unionpose.eval.coco_ap import build_ground_truth, coco_keypoint_ap
@@ -208,7 +207,7 @@ def evaluate_dataset(runner: PoseRunner, source: DatasetSource, *, detections: s
     if skeleton != native:
         derived = {point: parts for point, parts in DERIVED_POINTS.items()
                    if skeleton.has(point) and not native.has(point) and all(native.has(p) for p in parts)}
-        instances = to_union(instances, keypoint_mapping(native, skeleton, derived=derived))
+        instances = remap_instances(instances, keypoint_mapping(native, skeleton, derived=derived))
         notes.append(f"ground truth mapped {native.name} -> {skeleton.name} by keypoint name"
                      + "".join(f"; {p} = mean of {' and '.join(parts)}" for p, parts in derived.items()))
     if detections is not None:

@@ -32,7 +32,7 @@ def oks_nms(keypoints: np.ndarray, keypoint_scores: np.ndarray, scores: np.ndarr
             sigmas: np.ndarray, threshold: float = OKS_NMS_THRESHOLD,
             score_threshold: float = KEYPOINT_SCORE_THRESHOLD) -> np.ndarray:
     """Indices of the people to keep, best first: a person is dropped when its OKS with a better one exceeds
-    `threshold` (REFERENCE §10: 0.9 for detected boxes, where one person often gets two boxes)."""
+    `threshold` (0.9 for detected boxes, where one person often gets two boxes, as RTMPose evaluates)."""
     order = np.argsort(-np.asarray(scores), kind="stable")
     similarity = oks_matrix(keypoints, keypoints, areas, areas, sigmas, keypoint_scores, keypoint_scores,
                             score_threshold)

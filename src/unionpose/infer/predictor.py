@@ -22,11 +22,13 @@ class Predictor:
 
     Boxes come from the call, else from `detector`, else one full-frame box. People are scored as box score x mean
     of their keypoint scores above `keypoint_threshold`, and near-duplicates (OKS above `nms_threshold` with a
-    better-scored person, as two boxes on one person give) are dropped (REFERENCE §10).
+    better-scored person, as two boxes on one person give) are dropped, as RTMPose
+    evaluates detected boxes (docs/conventions.md).
     """
 
     def __init__(self, runner: TopDownRunner, detector: PersonDetector | None = None,
-                 nms_threshold: float = OKS_NMS_THRESHOLD, keypoint_threshold: float = KEYPOINT_SCORE_THRESHOLD) -> None:
+                 nms_threshold: float = OKS_NMS_THRESHOLD,
+                 keypoint_threshold: float = KEYPOINT_SCORE_THRESHOLD) -> None:
         self.runner = runner
         self.detector = detector
         self.nms_threshold = nms_threshold

@@ -18,7 +18,7 @@ class TopDownRunner:
     """Runs a pose backend (PyTorch model or ONNX session) on the person boxes of BGR images.
 
     Crops are batched (`batch_size` per backend call, across images in `predict_many`). With `flip_test`, every crop
-    is also run mirrored and the raw logits of both are averaged before decoding (REFERENCE §3).
+    is also run mirrored and the raw logits of both are averaged before decoding (RTMPose's flip test).
     """
 
     def __init__(self, backend: PoseBackend, info: ModelInfo, flip_test: bool = False, batch_size: int = 32,

@@ -15,7 +15,8 @@ BACKBONE_STRIDE = 32
 
 @dataclass(frozen=True)
 class ModelSize:
-    """One zoo entry: the scaling factors, and the published figures for COCO-17 at 256x192 (REFERENCE §2)."""
+    """One zoo entry: the scaling factors, and the published figures for COCO-17 at 256x192 (RTMPose,
+    Jiang et al. 2023; docs/conventions.md)."""
 
     deepen: float
     widen: float

@@ -13,7 +13,7 @@ def union(*skeletons: Skeleton, name: str | None = None) -> Skeleton:
     """Keep the first skeleton's order, append each new canonical name in order of appearance.
 
     A new point takes its sigma from the first skeleton that has it; flip pairs, links and parts are merged by name.
-    So `union(coco17, mpii16)` is exactly the paper's 21-point order (REFERENCE §6).
+    So `union(coco17, mpii16)` is exactly the 21-point order of Khan et al. (2024).
     """
     if not skeletons:
         raise SkeletonError("union() needs at least one skeleton")

@@ -2,7 +2,8 @@
 from __future__ import annotations
 
 # Dataset-specific name -> canonical name. Canonical names follow COCO / MPII spelling.
-# Each entry is a documented identity between datasets, not a guess: see REFERENCE.md §6 and §9.
+# Each entry is a documented identity between datasets, not a guess: the unified-skeleton paper (Khan et al. 2024)
+# and each dataset's own definitions (docs/conventions.md).
 ALIASES: dict[str, str] = {
     "head": "head_top",          # Halpe-26 `head`, CrowdPose `head` = top of the head (MPII head_top)
     "top_head": "head_top",

@@ -1,4 +1,4 @@
-"""MediaPipe Holistic landmarks -> COCO-WholeBody-133 (REFERENCE.md §8): index tables and confidence rule, numpy only.
+"""MediaPipe Holistic landmarks -> COCO-WholeBody-133 (docs/conventions.md): index tables, confidence rule, numpy.
 
 This module never imports MediaPipe, so the core environment can check the mapping. Holistic gives
 

@@ -76,7 +76,7 @@ def read_coco(annotations: str | Path, images: str | Path | None, format: str = 
     `info.images_root`, as UnionPose's pseudo-label files do.
 
     Instances keep the dataset's native skeleton (`skeleton`, default per format). Crowd annotations, people
-    without keypoints and boxes outside the image are filtered (REFERENCE.md §4); boxes are clipped to the image.
+    without keypoints and boxes outside the image are filtered (RTMPose's recipe); boxes are clipped to the image.
     Bad records raise a `DataError`, or are counted and reported when `on_error="skip"`.
     """
     if format not in FLAVOURS:

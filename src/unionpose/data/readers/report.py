@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass, field
 
-# Why a record is not kept. The first four are the top-down recipe's filters (REFERENCE.md §4); `invalid` and
+# Why a record is not kept. The first four are the top-down recipe's filters (docs/conventions.md); `invalid` and
 # `bad_image` count records with bad input under on_error="skip" (their messages are in `ReadReport.problems`).
 CROWD = "crowd"
 NO_KEYPOINTS = "no_keypoints"
