@@ -99,7 +99,7 @@ def crop_rates(mixture: UnionMixture, passes: int, input_size_hw: tuple[int, int
 # Prints the wall and CPU seconds of `generate`, its workers' CPU (start-up included) counted in.
 GENERATE_TIMER = """
 import resource, sys, time, cv2
-from unionpose.synthetic.generate import generate
+from unionpose.synthetic import generate
 
 def cpu_seconds():
     usage = [resource.getrusage(who) for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN)]

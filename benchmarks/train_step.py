@@ -26,7 +26,7 @@ from unionpose.engine.config import validate_config
 from unionpose.engine.distributed import init_distributed
 from unionpose.engine.trainer import Trainer
 from unionpose.models import RTMPose
-from unionpose.synthetic.generate import generate
+from unionpose.synthetic import generate
 
 
 class StepClock:

@@ -20,7 +20,7 @@ import yaml
 from safetensors.torch import load_file
 
 from unionpose.data.dataset import EpochBatchSampler
-from unionpose.synthetic.generate import generate
+from unionpose.synthetic import generate
 
 # torchrun sets one thread per process itself; the single process gets the same, for a like-for-like comparison.
 ENV = {**os.environ, "OMP_NUM_THREADS": "1"}

@@ -12,10 +12,11 @@ from unionpose.core.images import load_image
 from unionpose.data.config import load_val_datasets
 from unionpose.data.instance import remap_instances
 from unionpose.data.sources import DatasetSource, read_source
-from unionpose.eval.evaluate import evaluate_model, format_summary
+from unionpose.eval.evaluate import evaluate_model
+from unionpose.eval.summary import format_summary
 from unionpose.infer.oks import box_iou_matrix
 from unionpose.skeletons import get_skeleton, keypoint_mapping
-from unionpose.synthetic.generate import generate
+from unionpose.synthetic import generate
 
 # Khan et al. 2024: MPII index -> index in the paper's 21-point union.
 MPII_TO_UNION = [16, 14, 12, 11, 13, 15, 17, 18, 19, 20, 10, 8, 6, 5, 7, 9]

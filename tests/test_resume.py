@@ -17,7 +17,7 @@ from safetensors.torch import load_file
 
 from unionpose.distill import GroundTruthObjective
 from unionpose.engine import load_config, train
-from unionpose.synthetic.generate import generate
+from unionpose.synthetic import generate
 from unionpose.engine.checkpoint import (
     Progress, latest_checkpoint, load_checkpoint, restore_checkpoint, save_checkpoint,
 )

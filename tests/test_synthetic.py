@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from unionpose.cli import main
-from unionpose.synthetic.generate import generate, image_rng, is_annotated, render_image
+from unionpose.synthetic import generate, image_rng, is_annotated, render_image
 from unionpose.synthetic.figure import (
     HIGHLIGHT,
     SHADOW,

@@ -22,7 +22,7 @@ from unionpose.engine.schedule import LearningRateSchedule
 from unionpose.engine.trainer import build_optimizer, default_validator, seed_everything, set_train_mode
 from unionpose.models import RTMPose, load_model_file
 from unionpose.skeletons import get_skeleton
-from unionpose.synthetic.generate import generate
+from unionpose.synthetic import generate
 
 
 @pytest.fixture(scope="module")

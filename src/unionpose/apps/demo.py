@@ -76,7 +76,7 @@ def _stage(out: Path, name: str, force: bool, say: Callable[[str], None], work: 
 def _make_data(data_dir: Path, scale: DemoScale, seed: int) -> None:
     import shutil
 
-    from unionpose.synthetic.generate import generate
+    from unionpose.synthetic import generate
 
     if data_dir.exists():   # a stage that did not finish: start it again from nothing
         shutil.rmtree(data_dir)

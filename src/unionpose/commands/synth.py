@@ -20,7 +20,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from unionpose.synthetic.generate import generate
+    from unionpose.synthetic import generate
 
     start = time.perf_counter()
     meta = generate(args.out, args.train, args.val, args.seed, workers=args.workers, progress=True)

@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from unionpose.eval.evaluate import EvaluationResult
+    from unionpose.eval.evaluation import EvaluationResult
 
 HELP = ("evaluate models on the validation datasets of a config (COCO AP, MPII PCKh, PCK) and print the paper's "
         "Table 1 layout")
@@ -44,7 +44,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from unionpose.data.config import build_skeleton, load_val_datasets
-    from unionpose.eval.evaluate import evaluate_model, format_details, format_summary
+    from unionpose.eval.evaluate import evaluate_model
+    from unionpose.eval.summary import format_details, format_summary
 
     datasets, skeleton_spec = load_val_datasets(args.data)
     names = [source.name for source in datasets]

@@ -11,6 +11,9 @@ import numpy as np
 from unionpose.core.draw import draw_pose
 from unionpose.core.images import load_image
 from unionpose.core.transforms import box_to_center_scale, get_warp_matrix, transform_points, warp_image
+from unionpose.eval.evaluation import DatasetEvaluation
+from unionpose.eval.pck import correct_keypoints
+from unionpose.eval.pckh import head_size_from_boxes
 from unionpose.skeletons import Skeleton
 
 GT_COLOR = (60, 200, 60)        # BGR green
@@ -18,6 +21,7 @@ PREDICTION_COLOR = (40, 40, 230)  # BGR red
 TILE_SIZE = (192, 256)          # w, h of one crop
 CROP_PADDING = 1.4              # a little more context than the model's 1.25, so wild predictions stay in view
 LABEL_HEIGHT = 18
+WORST_COUNT = 12                # people drawn per dataset in the report
 
 
 @dataclass
@@ -31,6 +35,46 @@ class WorstCase:
     predicted: np.ndarray | None          # (K, 2), None when no prediction matched this person
     predicted_shown: np.ndarray | None    # (K,) bool: the points the model predicts at all
     label: str
+
+
+def worst_cases(evaluation: DatasetEvaluation, count: int = WORST_COUNT) -> list[WorstCase]:
+    """The `count` labelled people scored lowest, worst first, judged on the points the model predicts.
+
+    COCO AP: each person's OKS against its best-matching prediction; PCKh / PCK: the share of its points within the
+    threshold (ground-truth boxes, so prediction n is person n's).
+    """
+    result = evaluation.result.get("shared") or evaluation.result
+    instances, predictions = evaluation.instances, evaluation.predictions
+    visible = np.stack([instance.visible for instance in instances])
+    chosen: list[tuple[int, int | None, str]] = []    # (person, prediction row, label)
+    if result["metric"] == "coco_ap":
+        person_of = {instance.ann_id: n for n, instance in enumerate(instances)}
+        records = sorted((r for r in result["per_instance"] if r["oks"] is not None and r["ann_id"] in person_of),
+                         key=lambda r: r["oks"])
+        chosen = [(person_of[r["ann_id"]], r["result_index"], f"OKS {r['oks']:.2f}") for r in records[:count]]
+    else:
+        truth = np.stack([instance.keypoints for instance in instances])
+        shared = visible * evaluation.predicted
+        if result["metric"] == "pckh":
+            scale = head_size_from_boxes(np.stack([instance.head_box for instance in instances]))
+            threshold, name = result["thresholds"][0], "PCKh"
+        else:
+            scale = np.stack([instance.box for instance in instances])[:, 2:].max(axis=1)
+            threshold, name = result["threshold"], "PCK"
+        hits, annotated = correct_keypoints(predictions.keypoints, truth, shared, scale, threshold)
+        hit_count, point_count = hits.sum(axis=1), annotated.sum(axis=1)
+        rate = np.divide(hit_count, point_count, out=np.ones(len(instances)), where=point_count > 0)
+        order = [n for n in np.argsort(rate, kind="stable") if point_count[n] > 0][:count]
+        chosen = [(n, n, f"{name}@{threshold:g} {hit_count[n]}/{point_count[n]}") for n in order]
+    cases = []
+    for person, row, label in chosen:
+        instance = instances[person]
+        cases.append(WorstCase(
+            image=instance.image, box=instance.box, gt_keypoints=instance.keypoints, gt_visible=instance.visible,
+            predicted=None if row is None else predictions.keypoints[row],
+            predicted_shown=None if row is None else evaluation.predicted,
+            label=f"{Path(instance.image).name} #{instance.ann_id}: {label}"))
+    return cases
 
 
 def draw_case(case: WorstCase, skeleton: Skeleton, tile_size: tuple[int, int] = TILE_SIZE) -> np.ndarray:

@@ -1,262 +1,23 @@
-"""The synthetic people benchmark: scenes of procedural figures, written out as a COCO-17 and an MPII-16 dataset."""
+"""Generating the benchmark: every image rendered from its own seed (in parallel if asked), then the five files."""
 from __future__ import annotations
 
 import json
-import math
 import multiprocessing
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import asdict, dataclass
-from functools import cache
+from dataclasses import asdict
 from pathlib import Path
 
 import cv2
 import numpy as np
 from tqdm import tqdm
 
-from unionpose.synthetic.figure import (
-    PARTS_PER_FIGURE,
-    Capsule,
-    Ellipse,
-    PlacedFigure,
-    Polygon,
-    draw_figure,
-    hsv_color,
-    keypoint_visibility,
-    place_figure,
-    sample_body,
-    sample_style,
+from unionpose.synthetic.dataset_files import coco_file, mpii_file, write_json
+from unionpose.synthetic.scene import (
+    GENERATOR_VERSION, MIN_AREA, MIN_LABELLED, MIN_SHARED, MIN_VISIBLE, UNION_SKELETON, SynthParams, SynthPerson,
+    is_annotated, render_image, shared_names,
 )
-from unionpose.skeletons import get_skeleton, keypoint_mapping
 
-GENERATOR_VERSION = 1
-UNION_SKELETON = "coco_mpii21"
 SPLIT_IDS = {"train": 0, "val": 1}          # part of each image's seed, so the splits never share a picture
-OCCLUDER_ID = 60000                         # id-map value of occluders (above any figure's part ids)
-
-# Person filter: a figure goes into the annotation files only if it is big enough and mostly in the picture.
-MIN_AREA = 600              # silhouette pixels inside the image
-MIN_LABELLED = 8            # of the 21 points, at least this many inside the image
-MIN_VISIBLE = 4             # ... and at least this many not covered by anything
-MIN_SHARED = 4              # ... and at least this many of the 12 limb points both datasets label
-
-
-@dataclass(frozen=True)
-class SynthParams:
-    """The knobs of the scenes (recorded in synth_meta.json). The defaults are the benchmark."""
-
-    width: int = 320
-    height: int = 256
-    people_weights: tuple[float, ...] = (0.25, 0.3, 0.25, 0.2)     # probability of 1, 2, 3, 4 people
-    scale_range: tuple[float, float] = (0.5, 1.5)
-    base_height: float = 0.55              # standing height at scale 1, as a fraction of the image height
-    roll_std: float = 10.0                 # degrees, for most figures ...
-    wide_roll_prob: float = 0.15           # ... some rolled up to +-70 degrees ...
-    any_roll_prob: float = 0.03            # ... and a few at any angle (lying, upside down)
-    small_head_prob: float = 0.3           # heads 70-90 % of the normal size
-    occluder_weights: tuple[float, ...] = (0.35, 0.35, 0.2, 0.1)   # probability of 0, 1, 2, 3 occluders
-    clutter: float = 1.0                   # scales the number of background lines, blobs and limb-like distractors
-    faded_figure_prob: float = 0.2         # figures whose colours are pulled towards the background
-    low_contrast_prob: float = 0.15        # whole images with their contrast cut to 30-55 %
-    noise_prob: float = 0.5                # Gaussian pixel noise, sigma 2-10
-    blur_prob: float = 0.2
-    jpeg_quality: int = 85
-
-
-@dataclass
-class SynthPerson:
-    """Ground truth of one figure, in the union skeleton's order."""
-
-    keypoints: np.ndarray       # (21, 2) float32 image pixels; (0, 0) where the point is outside the image
-    visible: np.ndarray         # (21,) int8: 2 visible, 1 inside the image but covered, 0 outside the image
-    box: np.ndarray             # (4,) float32 x, y, w, h of the whole silhouette (occluded parts too), clipped
-    area: float                 # silhouette pixels inside the image (COCO's `area`, used by OKS)
-    head_box: np.ndarray        # (4,) float32 x1, y1, x2, y2: MPII's head rectangle, a square with the head's
-                                #   length (head top to upper neck) as side, centred between the two
-    extent: np.ndarray          # (4,) float32 x1, y1, x2, y2 of the whole figure, not clipped (MPII centre/scale)
-
-
-# -------------------------------------------------------------------------------------------------------- scenes
-def _random_color(rng: np.random.Generator) -> tuple[int, int, int]:
-    return hsv_color(rng.random(), rng.uniform(0.0, 0.8), rng.uniform(0.15, 0.95))
-
-
-def _background(rng: np.random.Generator, params: SynthParams, light: np.ndarray) -> np.ndarray:
-    """A smooth colour field, sometimes tiled or striped, with lines, blobs, boxes and limb-like distractors (hard
-    negatives for the model)."""
-    w, h = params.width, params.height
-    base = np.array(_random_color(rng), dtype=np.float64)
-    cells = base + rng.normal(0, rng.uniform(10, 50), size=(int(rng.integers(2, 6)), int(rng.integers(2, 6)), 3))
-    image = cv2.resize(np.clip(cells, 0, 255).astype(np.uint8), (w, h), interpolation=cv2.INTER_CUBIC)
-    no_ids = np.zeros((h, w), dtype=np.uint16)
-    if rng.random() < 0.3:                                               # floor tiles, planks, wallpaper stripes
-        color = tuple(int(c) for c in np.clip(base * rng.uniform(0.5, 1.4), 0, 255))
-        spacing, thickness = rng.uniform(8, 40), int(rng.integers(1, 4))
-        for angle in rng.uniform(0, math.pi, size=int(rng.integers(1, 3))):
-            normal = np.array([math.cos(angle), math.sin(angle)])
-            along = np.array([-normal[1], normal[0]]) * (w + h)
-            for offset in np.arange(-(w + h) / 2, (w + h) / 2, spacing):
-                middle = np.array([w / 2, h / 2]) + normal * offset
-                cv2.line(image, _point(middle - along), _point(middle + along), color, thickness, cv2.LINE_AA)
-    for _ in range(int(rng.integers(2, 14) * params.clutter)):
-        start = rng.uniform([-20, -20], [w + 20, h + 20])
-        end = start + rng.normal(0, 80, size=2)
-        cv2.line(image, _point(start), _point(end), _random_color(rng), int(rng.integers(1, 6)), cv2.LINE_AA)
-    for _ in range(int(rng.integers(1, 8) * params.clutter)):
-        axes = (float(rng.uniform(4, 45)), float(rng.uniform(4, 45)))
-        Ellipse(rng.uniform([0, 0], [w, h]), axes, float(rng.uniform(0, 180)), _random_color(rng), 0, 0.0,
-                shaded=True).draw(image, no_ids, 0, light)
-    for _ in range(int(rng.integers(0, 4) * params.clutter)):
-        Polygon(_random_polygon(rng, params, 0.05, 0.3), _random_color(rng), 0, 0.0, shaded=True).draw(
-            image, no_ids, 0, light)
-    for _ in range(int(rng.integers(0, 4) * params.clutter)):          # bent "limbs" in skin or cloth colours
-        style = sample_style(rng)
-        color = style.skin if rng.random() < 0.5 else style.shirt
-        joint = rng.uniform([0, 0], [w, h])
-        radius = float(rng.uniform(2.5, 8))
-        for _ in range(int(rng.integers(1, 3))):
-            angle = rng.uniform(0, 2 * math.pi)
-            end = joint + rng.uniform(15, 45) * np.array([math.cos(angle), math.sin(angle)])
-            Capsule(joint, end, radius, color, 0, 0.0).draw(image, no_ids, 0, light)
-            joint = end
-    return image
-
-
-def _point(xy: np.ndarray) -> tuple[int, int]:
-    return round(float(xy[0])), round(float(xy[1]))
-
-
-def _random_polygon(rng: np.random.Generator, params: SynthParams, lo: float, hi: float) -> np.ndarray:
-    """A convex polygon (4-7 corners) whose size is lo..hi of the image's shorter side."""
-    radius = rng.uniform(lo, hi) * min(params.width, params.height)
-    centre = rng.uniform([0, 0], [params.width, params.height])
-    angles = np.sort(rng.uniform(0, 2 * math.pi, size=int(rng.integers(4, 8))))
-    stretch = rng.uniform(0.4, 1.6, size=2)
-    return centre + np.stack([np.cos(angles), np.sin(angles)], axis=1) * radius * stretch   # on an ellipse: convex
-
-
-def _occluder(rng: np.random.Generator, params: SynthParams) -> Ellipse | Polygon:
-    """Something in front of people: a box, a pole, a round thing or a slab."""
-    color = _random_color(rng)
-    kind = rng.integers(3)
-    if kind == 0:
-        axes = (float(rng.uniform(0.06, 0.22) * params.height), float(rng.uniform(0.06, 0.22) * params.height))
-        return Ellipse(rng.uniform([0, 0], [params.width, params.height]), axes, float(rng.uniform(0, 180)), color,
-                       0, 0.0, shaded=True)
-    if kind == 1:                                        # a long bar (pole, railing, table edge)
-        length = rng.uniform(0.4, 1.2) * params.height
-        thick = rng.uniform(0.04, 0.12) * params.height
-        box = ((float(rng.uniform(0, params.width)), float(rng.uniform(0, params.height))), (length, thick),
-               float(rng.uniform(0, 180)))
-        return Polygon(cv2.boxPoints(box).astype(np.float64), color, 0, 0.0, shaded=True)
-    return Polygon(_random_polygon(rng, params, 0.08, 0.25), color, 0, 0.0, shaded=True)
-
-
-def _roll(rng: np.random.Generator, params: SynthParams) -> float:
-    draw = rng.random()
-    if draw < params.any_roll_prob:
-        return rng.uniform(-math.pi, math.pi)
-    if draw < params.any_roll_prob + params.wide_roll_prob:
-        return math.radians(rng.uniform(-70, 70))
-    return math.radians(float(np.clip(rng.normal(0, params.roll_std), -30, 30)))
-
-
-def _sample_figure(rng: np.random.Generator, params: SynthParams, names: tuple[str, ...],
-                   background: np.ndarray) -> PlacedFigure:
-    scale = rng.uniform(*params.scale_range)
-    head_scale = rng.uniform(0.7, 0.9) if rng.random() < params.small_head_prob else rng.uniform(0.9, 1.1)
-    body = sample_body(rng, head_scale)
-    style = sample_style(rng)
-    centre = (rng.uniform(0.0, 1.0) * params.width, rng.uniform(0.1, 0.9) * params.height)
-    if rng.random() < params.faded_figure_prob:
-        x, y = int(np.clip(centre[0], 0, params.width - 1)), int(np.clip(centre[1], 0, params.height - 1))
-        style = style.faded(tuple(float(c) for c in background[y, x]), rng.uniform(0.3, 0.65))
-    figure = place_figure(body, style, names, yaw=rng.uniform(0, 2 * math.pi), roll=_roll(rng, params),
-                          height=scale * params.base_height * params.height, centre=centre)
-    figure.depth = scale + rng.normal(0, 0.25)          # bigger figures tend to be nearer
-    return figure
-
-
-def _finish(rng: np.random.Generator, image: np.ndarray, params: SynthParams) -> np.ndarray:
-    """Camera effects: exposure, low contrast, noise, blur."""
-    alpha, beta = rng.uniform(0.8, 1.2), rng.uniform(-25, 25)
-    if rng.random() < params.low_contrast_prob:
-        alpha = rng.uniform(0.3, 0.55)
-        beta += (1 - alpha) * float(np.mean(image))
-    image = cv2.convertScaleAbs(image, alpha=alpha, beta=beta)
-    if rng.random() < params.noise_prob:
-        noise = (rng.standard_normal(image.shape[:2], dtype=np.float32) * rng.uniform(2, 10)).astype(np.int16)
-        image = cv2.add(image, cv2.merge([noise] * 3), dtype=cv2.CV_8U)       # grain in brightness, not colour
-    if rng.random() < params.blur_prob:
-        k = int(rng.choice([3, 5]))
-        image = cv2.GaussianBlur(image, (k, k), 0)
-    return image
-
-
-def render_image(rng: np.random.Generator,
-                 params: SynthParams = SynthParams()) -> tuple[np.ndarray, list[SynthPerson]]:
-    """One scene: background clutter, 1-4 figures drawn far to near with occluders between them, camera effects.
-
-    Returns the BGR image and the ground truth of every figure (filter with `is_annotated`). Visibility comes from
-    an id map drawn with the same shapes: a point is visible when the last thing drawn under it is its own part.
-    """
-    names = get_skeleton(UNION_SKELETON).names
-    head_top, upper_neck = names.index("head_top"), names.index("upper_neck")
-    angle = rng.uniform(-math.pi * 0.9, -math.pi * 0.1)                  # light from above
-    light = np.array([math.cos(angle), math.sin(angle)])
-    image = _background(rng, params, light)
-    ids = np.zeros(image.shape[:2], dtype=np.uint16)
-
-    count = 1 + int(rng.choice(len(params.people_weights), p=params.people_weights))
-    figures = sorted((_sample_figure(rng, params, names, image) for _ in range(count)), key=lambda f: f.depth)
-    occluders = [(int(rng.integers(0, count + 1)), _occluder(rng, params))
-                 for _ in range(int(rng.choice(len(params.occluder_weights), p=params.occluder_weights)))]
-
-    boxes, areas = [], []
-    layer = np.zeros_like(ids)
-    for index, figure in enumerate(figures):
-        for k, (position, occluder) in enumerate(occluders):
-            if position == index:
-                occluder.draw(image, ids, OCCLUDER_ID + k, light)
-        layer[:] = 0
-        draw_figure(image, layer, figure, (index + 1) * PARTS_PER_FIGURE, light)
-        silhouette = (layer > 0).astype(np.uint8)
-        boxes.append(cv2.boundingRect(silhouette))
-        areas.append(float(cv2.countNonZero(silhouette)))
-        np.copyto(ids, layer, where=silhouette.astype(bool))
-    for k, (position, occluder) in enumerate(occluders):
-        if position == count:
-            occluder.draw(image, ids, OCCLUDER_ID + k, light)
-
-    persons = []
-    for index, figure in enumerate(figures):
-        visible = keypoint_visibility(ids, figure, (index + 1) * PARTS_PER_FIGURE)
-        keypoints = np.where(visible[:, None] > 0, figure.keypoints, 0.0).astype(np.float32)
-        middle = (figure.keypoints[head_top] + figure.keypoints[upper_neck]) / 2
-        half = figure.head_length / 2
-        persons.append(SynthPerson(
-            keypoints=keypoints, visible=visible, box=np.asarray(boxes[index], dtype=np.float32), area=areas[index],
-            head_box=np.concatenate([middle - half, middle + half]).astype(np.float32),
-            extent=figure.extent.astype(np.float32),
-        ))
-    return _finish(rng, image, params), persons
-
-
-def is_annotated(person: SynthPerson) -> bool:
-    """The person filter (see MIN_* above): too small, mostly outside the picture or hidden figures get no labels,
-    as in COCO and MPII, where such people are left unannotated."""
-    names = get_skeleton(UNION_SKELETON).names
-    shared = [names.index(n) for n in _shared_names()]
-    return (person.area >= MIN_AREA
-            and int(np.count_nonzero(person.visible)) >= MIN_LABELLED
-            and int(np.count_nonzero(person.visible == 2)) >= MIN_VISIBLE
-            and int(np.count_nonzero(person.visible[shared])) >= MIN_SHARED)
-
-
-@cache
-def _shared_names() -> tuple[str, ...]:
-    """The points both datasets label (shoulders to ankles)."""
-    mpii = set(get_skeleton("mpii16").names)
-    return tuple(n for n in get_skeleton("coco17").names if n in mpii)
 
 
 def image_rng(seed: int, split: str, index: int) -> np.random.Generator:
@@ -264,63 +25,6 @@ def image_rng(seed: int, split: str, index: int) -> np.random.Generator:
     return np.random.default_rng(np.random.SeedSequence([seed, SPLIT_IDS[split], index]))
 
 
-# ---------------------------------------------------------------------------------------------------- annotations
-def _rounded(value: float) -> float:
-    """Two decimals: small, stable JSON."""
-    return round(float(value), 2)
-
-
-def _coco_annotation(person: SynthPerson, indices: np.ndarray, ann_id: int, image_id: int) -> dict:
-    keypoints = []
-    for k in indices:
-        keypoints += [_rounded(person.keypoints[k, 0]), _rounded(person.keypoints[k, 1]), int(person.visible[k])]
-    return {"id": ann_id, "image_id": image_id, "category_id": 1, "iscrowd": 0,
-            "bbox": [_rounded(v) for v in person.box], "area": _rounded(person.area),
-            "num_keypoints": int(np.count_nonzero(person.visible[indices])), "keypoints": keypoints}
-
-
-def _coco_file(skeleton_name: str, images: list[tuple[str, list[SynthPerson]]], params: SynthParams,
-               description: str) -> dict:
-    skeleton = get_skeleton(skeleton_name)
-    indices = keypoint_mapping(get_skeleton(UNION_SKELETON), skeleton).src_index
-    records, annotations = [], []
-    for image_id, (file_name, persons) in enumerate(images, start=1):
-        records.append({"id": image_id, "file_name": file_name, "width": params.width, "height": params.height})
-        for person in persons:
-            annotations.append(_coco_annotation(person, indices, len(annotations) + 1, image_id))
-    category = {"id": 1, "name": "person", "supercategory": "person", "keypoints": list(skeleton.names),
-                "skeleton": [[a + 1, b + 1] for a, b in skeleton.links]}
-    return {"info": {"description": description, "version": str(GENERATOR_VERSION)}, "licenses": [],
-            "images": records, "annotations": annotations, "categories": [category]}
-
-
-def _mpii_record(person: SynthPerson, indices: np.ndarray, file_name: str) -> dict:
-    """MPII's JSON: 0-based joints, joints_vis 1 for labelled points (occluded ones too, as MPII), missing joints
-    (outside the image) at (-1, -1) with joints_vis 0. The centre and scale invert what readers do with them:
-    box side = 200 * scale, centre y += 15 * scale, centre -= 1 (MPII's centre is 1-based)."""
-    x1, y1, x2, y2 = (float(v) for v in person.extent)
-    scale = max(x2 - x1, y2 - y1) / 200.0
-    centre = [(x1 + x2) / 2 + 1.0, (y1 + y2) / 2 - 15.0 * scale + 1.0]
-    joints, joints_vis = [], []
-    for k in indices:
-        labelled = person.visible[k] > 0
-        x, y = person.keypoints[k]
-        joints.append([_rounded(x), _rounded(y)] if labelled else [-1.0, -1.0])
-        joints_vis.append(int(labelled))
-    return {"image": file_name, "center": [_rounded(c) for c in centre], "scale": round(scale, 4), "joints": joints,
-            "joints_vis": joints_vis, "head_box": [_rounded(v) for v in person.head_box]}
-
-
-def _mpii_file(images: list[tuple[str, list[SynthPerson]]]) -> list[dict]:
-    indices = keypoint_mapping(get_skeleton(UNION_SKELETON), get_skeleton("mpii16")).src_index
-    return [_mpii_record(person, indices, file_name) for file_name, persons in images for person in persons]
-
-
-def _write_json(path: Path, data: object) -> None:
-    path.write_text(json.dumps(data, separators=(",", ":")))
-
-
-# ------------------------------------------------------------------------------------------------------ generate
 def _render_chunk(out_dir: Path, split: str, start: int, stop: int, seed: int,
                   params: SynthParams) -> list[list[SynthPerson]]:
     """Render and save images start..stop-1 of a split; return the annotated persons of each."""
@@ -386,14 +90,14 @@ def generate(out_dir: str | Path, num_train: int, num_val: int, seed: int, worke
     coco_train, mpii_train = named("train", range(num_coco)), named("train", range(num_coco, num_train))
     val = named("val", range(num_val))
     files = {
-        "coco17.json": _coco_file("coco17", coco_train, params, "UnionPose synthetic people, COCO-17 part"),
-        "mpii16.json": _mpii_file(mpii_train),
-        "coco17_val.json": _coco_file("coco17", val, params, "UnionPose synthetic people, validation, COCO-17"),
-        "mpii16_val.json": _mpii_file(val),
-        "full21_val.json": _coco_file(UNION_SKELETON, val, params, "UnionPose synthetic people, validation, all 21"),
+        "coco17.json": coco_file("coco17", coco_train, params, "UnionPose synthetic people, COCO-17 part"),
+        "mpii16.json": mpii_file(mpii_train),
+        "coco17_val.json": coco_file("coco17", val, params, "UnionPose synthetic people, validation, COCO-17"),
+        "mpii16_val.json": mpii_file(val),
+        "full21_val.json": coco_file(UNION_SKELETON, val, params, "UnionPose synthetic people, validation, all 21"),
     }
     for name, data in files.items():
-        _write_json(out_dir / name, data)
+        write_json(out_dir / name, data)
 
     def people(data: dict | list) -> int:
         return len(data["annotations"]) if isinstance(data, dict) else len(data)
@@ -405,7 +109,7 @@ def generate(out_dir: str | Path, num_train: int, num_val: int, seed: int, worke
         "people": {name: people(data) for name, data in files.items()},
         "params": asdict(params),
         "person_filter": {"min_area": MIN_AREA, "min_labelled": MIN_LABELLED, "min_visible": MIN_VISIBLE,
-                          "min_shared_labelled": MIN_SHARED, "shared_points": list(_shared_names())},
+                          "min_shared_labelled": MIN_SHARED, "shared_points": list(shared_names())},
         "skeletons": {"coco17.json": "coco17", "mpii16.json": "mpii16", "full21_val.json": UNION_SKELETON},
     }
     (out_dir / "synth_meta.json").write_text(json.dumps(meta, indent=2) + "\n")
