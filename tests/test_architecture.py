@@ -67,7 +67,7 @@ def internal_edges(known: dict[str, Path] | None = None) -> list[tuple[str, str,
                 target = target.rpartition(".")[0]
             if target and target != name:
                 edges.append((name, target, line))
-    return edges
+    return list(dict.fromkeys(edges))     # `from module import a, b` is one edge
 
 
 def unit(module: str) -> str:

@@ -20,7 +20,7 @@ def write_demo_report(result: DemoResult, scale: DemoScale) -> Path:
     figures.mkdir(parents=True, exist_ok=True)
     curves = plot_training_curves({s.name: out / "runs" / s.name / "metrics.jsonl" for s in STAGES},
                                   figures / "training_curves.png")
-    bars = plot_keypoint_bars(result.metrics, figures / "keypoints_all21.png")
+    bars = plot_student_keypoint_bars(result.metrics, figures / "keypoints_all21.png")
     drawn = draw_predictions(result.models["unified_kd"], out / "data", figures / "unified_kd_predictions.png")
     seconds = "\n".join(f"| {name} | {value:.0f} |" for name, value in result.seconds.items())
     text = f"""# UnionPose demo: the paper's experiment in miniature
@@ -80,7 +80,7 @@ def plot_training_curves(metrics_files: dict[str, Path], path: Path) -> Path:
     return path
 
 
-def plot_keypoint_bars(metrics: dict[str, dict], path: Path) -> Path:
+def plot_student_keypoint_bars(metrics: dict[str, dict], path: Path) -> Path:
     """Per-keypoint similarity on the 21-point validation set, one bar group per keypoint, one bar per student."""
     import matplotlib.pyplot as plt
 

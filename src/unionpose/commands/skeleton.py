@@ -38,7 +38,7 @@ def run_list(args: argparse.Namespace) -> int:
     return 0
 
 
-def format_table(skeleton: Skeleton) -> str:
+def format_skeleton_table(skeleton: Skeleton) -> str:
     partner = dict(skeleton.flip_pairs) | {b: a for a, b in skeleton.flip_pairs}
     rows = [f"{skeleton.name}: {skeleton.num_keypoints} keypoints", f"{'idx':>4}  {'name':<22} {'flip':<22} {'sigma':>6}  part"]
     for k, name in enumerate(skeleton.names):
@@ -62,7 +62,7 @@ def run_show(args: argparse.Namespace) -> int:
     from unionpose.skeletons import get_skeleton
 
     skeleton = get_skeleton(args.name)
-    print(format_table(skeleton))
+    print(format_skeleton_table(skeleton))
     if args.draw:
         _draw(skeleton, args.draw)
     return 0
@@ -73,7 +73,7 @@ def run_union(args: argparse.Namespace) -> int:
 
     sources = [get_skeleton(n) for n in args.names]
     combined = union(*sources, name=args.name)
-    print(format_table(combined))
+    print(format_skeleton_table(combined))
     for source in sources:
         mapping = keypoint_mapping(source, combined)
         print(f"\n{source.name} ({source.num_keypoints}) -> {combined.name}: source index i goes to union index")

@@ -2,14 +2,13 @@
 from __future__ import annotations
 
 import os
-import re
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-from unionpose.eval.tables import format_keypoint_table, format_paper_table, format_result, write_json
+from unionpose.eval.tables import format_keypoint_table, format_paper_table, format_result, slug, write_json
 
 
 def plot_keypoint_bars(result: Mapping[str, Any], path: str | Path, title: str = "") -> Path:
@@ -55,7 +54,7 @@ def write_report(out_dir: str | Path, results: Mapping[str, Mapping[str, Any]], 
     lines += [f"- {note}" for note in notes]
     lines += ["", "## Summary", "", "```text", format_paper_table({model: results}), "```", ""]
     for dataset, result in results.items():
-        chart = plot_keypoint_bars(result, out_dir / f"keypoints_{_slug(dataset)}.png", title=f"{model} on {dataset}")
+        chart = plot_keypoint_bars(result, out_dir / f"keypoints_{slug(dataset)}.png", title=f"{model} on {dataset}")
         lines += [f"## {dataset}", "", "```text", format_result(result), "```", "",
                   "```text", format_keypoint_table(result), "```", "", f"![{dataset} per keypoint]({chart.name})", ""]
     for section in extra_sections:
@@ -68,10 +67,6 @@ def write_report(out_dir: str | Path, results: Mapping[str, Mapping[str, Any]], 
     report = out_dir / "report.md"
     report.write_text("\n".join(lines))
     return report
-
-
-def _slug(name: str) -> str:
-    return re.sub(r"[^A-Za-z0-9_.-]+", "_", name).strip("_") or "dataset"
 
 
 def _relative(path: Path, start: Path) -> str:

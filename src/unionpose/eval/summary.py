@@ -1,13 +1,12 @@
 """What an evaluation prints and writes: the paper's table, per-dataset details, predictions, metrics and report."""
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 from pathlib import Path
 
 from unionpose.eval.evaluation import EvaluationResult
 from unionpose.eval.results import write_results
-from unionpose.eval.tables import format_keypoint_table, format_paper_table, format_result
+from unionpose.eval.tables import format_keypoint_table, format_paper_table, format_result, slug
 from unionpose.eval.worst import WORST_COUNT, draw_worst_grid, worst_cases
 
 
@@ -56,12 +55,12 @@ def write_evaluation(evaluation: EvaluationResult, out_dir: str | Path, worst: i
                         "as misses; the paper's Table 1 scores PCKh / PCK on the shared points only:\n\n```text\n"
                         f"{format_summary([evaluation])}\n```")
     for dataset, item in evaluation.datasets.items():
-        slug = _slug(dataset)
-        evaluation.files[f"predictions_{dataset}"] = write_results(out_dir / f"predictions_{slug}.json",
+        name = slug(dataset)
+        evaluation.files[f"predictions_{dataset}"] = write_results(out_dir / f"predictions_{name}.json",
                                                                    item.predictions.results())
         cases = worst_cases(item, worst) if worst > 0 else []
         if cases:
-            png = draw_worst_grid(cases, item.skeleton, out_dir / f"worst_{slug}.png")
+            png = draw_worst_grid(cases, item.skeleton, out_dir / f"worst_{name}.png")
             evaluation.files[f"worst_{dataset}"] = png
             sections += [f"## Worst-scored people on {dataset}\n\nGreen: ground truth; red: prediction (every point "
                          f"the model predicts, whatever its score). Worst first.", png]
@@ -75,7 +74,3 @@ def write_evaluation(evaluation: EvaluationResult, out_dir: str | Path, worst: i
     tables.write_text(format_summary([evaluation]) + "\n\n" + format_details(evaluation) + "\n")
     evaluation.files.update({"report": report, "metrics": out_dir / "metrics.json", "tables": tables})
     return report
-
-
-def _slug(name: str) -> str:
-    return re.sub(r"[^A-Za-z0-9_.-]+", "_", name).strip("_") or "dataset"

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
@@ -114,6 +115,11 @@ def format_keypoint_table(result: Mapping[str, Any]) -> str:
     for k, name in enumerate(columns["name"]):
         body.append([name, columns[count_column][k]] + [percent(columns[c][k]) for c in names[2:]])
     return format_table(["keypoint", count_column, *names[2:]], body)
+
+
+def slug(name: str) -> str:
+    """A dataset name as part of a file name: each run of characters other than letters, digits, _ . - becomes _."""
+    return re.sub(r"[^A-Za-z0-9_.-]+", "_", name).strip("_") or "dataset"
 
 
 def plain(value: Any) -> Any:

@@ -1,9 +1,6 @@
 """Synthetic people written *as if* they were two datasets: COCO-format files (any skeleton) and MPII's JSON."""
 from __future__ import annotations
 
-import json
-from pathlib import Path
-
 import numpy as np
 
 from unionpose.skeletons import get_skeleton, keypoint_mapping
@@ -59,7 +56,3 @@ def _mpii_record(person: SynthPerson, indices: np.ndarray, file_name: str) -> di
 def mpii_file(images: list[tuple[str, list[SynthPerson]]]) -> list[dict]:
     indices = keypoint_mapping(get_skeleton(UNION_SKELETON), get_skeleton("mpii16")).src_index
     return [_mpii_record(person, indices, file_name) for file_name, persons in images for person in persons]
-
-
-def write_json(path: Path, data: object) -> None:
-    path.write_text(json.dumps(data, separators=(",", ":")))

@@ -11,7 +11,7 @@ import cv2
 import numpy as np
 from tqdm import tqdm
 
-from unionpose.synthetic.dataset_files import coco_file, mpii_file, write_json
+from unionpose.synthetic.dataset_files import coco_file, mpii_file
 from unionpose.synthetic.scene import (
     GENERATOR_VERSION, MIN_AREA, MIN_LABELLED, MIN_SHARED, MIN_VISIBLE, UNION_SKELETON, SynthParams, SynthPerson,
     is_annotated, render_image, shared_names,
@@ -37,6 +37,10 @@ def _render_chunk(out_dir: Path, split: str, start: int, stop: int, seed: int,
         (out_dir / "images" / image_name(split, index)).write_bytes(encoded.tobytes())
         results.append([p for p in persons if is_annotated(p)])
     return results
+
+
+def _write_json(path: Path, data: object) -> None:
+    path.write_text(json.dumps(data, separators=(",", ":")))
 
 
 def _single_thread() -> None:
@@ -97,7 +101,7 @@ def generate(out_dir: str | Path, num_train: int, num_val: int, seed: int, worke
         "full21_val.json": coco_file(UNION_SKELETON, val, params, "UnionPose synthetic people, validation, all 21"),
     }
     for name, data in files.items():
-        write_json(out_dir / name, data)
+        _write_json(out_dir / name, data)
 
     def people(data: dict | list) -> int:
         return len(data["annotations"]) if isinstance(data, dict) else len(data)
