@@ -172,6 +172,30 @@ def test_the_runtime_core_never_imports_torch():
     assert not found, f"torch imported by the runtime core: {found}"
 
 
+def test_inference_imports_torch_only_to_run_a_torch_model():
+    """Importing `unionpose.infer` must not import torch; only the PyTorch backend does (tests/test_torch_free.py)."""
+    found = []
+    for name, path in modules().items():
+        if unit(name) != "infer" or name == "unionpose.infer.torch_backend":
+            continue
+        for node in _module_level(ast.parse(path.read_text())):
+            names = [alias.name for alias in node.names] if isinstance(node, ast.Import) else [node.module or ""]
+            found += [f"{name}:{node.lineno}" for imported in names if imported.split(".")[0] == "torch"]
+    assert not found, f"torch imported at module level by inference: {found}"
+
+
+def _module_level(tree: ast.Module) -> Iterator[ast.Import | ast.ImportFrom]:
+    """The imports that run when the module is imported (top level, inside if/try blocks too, not in functions)."""
+    pending = list(tree.body)
+    while pending:
+        node = pending.pop()
+        if isinstance(node, (ast.Import, ast.ImportFrom)):
+            yield node
+        elif isinstance(node, (ast.If, ast.Try)):
+            pending += node.body + node.orelse + getattr(node, "finalbody", []) + \
+                [statement for handler in getattr(node, "handlers", []) for statement in handler.body]
+
+
 def test_the_checker_sees_lazy_relative_and_upward_imports(tmp_path):
     package = tmp_path / "unionpose"
     for folder in ("core", "engine"):
