@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from unionpose.cli import main
-from unionpose.synthetic import generate, image_rng, is_annotated, render_image
+from unionpose.synthetic import PRESETS, SynthParams, generate, image_rng, is_annotated, preset_name, render_image
 from unionpose.synthetic.figure import (
     HIGHLIGHT,
     SHADOW,
@@ -26,7 +26,8 @@ UNION = get_skeleton("coco_mpii21")
 COCO = get_skeleton("coco17")
 MPII = get_skeleton("mpii16")
 WIDTH, HEIGHT = 320, 256
-FILES = ("coco17.json", "mpii16.json", "coco17_val.json", "mpii16_val.json", "full21_val.json", "synth_meta.json")
+FILES = ("coco17.json", "mpii16.json", "coco17_val.json", "mpii16_val.json", "full21_val.json", "full21.json",
+         "synth_meta.json")
 
 
 @pytest.fixture(scope="module")
@@ -160,6 +161,37 @@ def test_meta_records_the_run(dataset: Path) -> None:
     assert (meta["coco_train_images"], meta["mpii_train_images"]) == (4, 4)
     assert meta["people"]["mpii16.json"] == len(_load(dataset / "mpii16.json"))
     assert meta["params"]["width"] == WIDTH and meta["person_filter"]["min_area"] > 0
+    assert meta["preset"] == "benchmark"
+
+
+def test_full21_labels_every_train_person_with_all_points(dataset: Path) -> None:
+    """full21.json = coco17.json + mpii16.json people, each with all 21 points (the pretraining file)."""
+    full, coco = _load(dataset / "full21.json"), _load(dataset / "coco17.json")
+    assert len(full["images"]) == 8
+    assert len(full["annotations"]) == len(coco["annotations"]) + len(_load(dataset / "mpii16.json"))
+    assert full["categories"][0]["keypoints"] == list(UNION.names)
+    to_coco = keypoint_mapping(UNION, COCO).src_index
+    for whole, part in zip(full["annotations"], coco["annotations"]):   # the COCO half comes first, in order
+        kp = np.array(whole["keypoints"]).reshape(-1, 3)
+        assert np.array_equal(kp[to_coco].ravel(), np.array(part["keypoints"]))
+
+
+def test_demo_preset_faces_the_camera_and_is_recorded(tmp_path: Path) -> None:
+    meta = generate(tmp_path / "demo", 4, 2, seed=5, params=PRESETS["demo"])
+    assert meta["preset"] == "demo" and meta["params"]["yaw_spread"] == PRESETS["demo"].yaw_spread
+    assert preset_name(SynthParams(clutter=0.3)) == "custom"
+    # Facing the camera within the spread: the nose is seen (visible 2) far more often than in the benchmark.
+    def seen_noses(params: SynthParams) -> float:
+        persons = [p for i in range(24) for p in render_image(image_rng(9, "train", i), params)[1] if is_annotated(p)]
+        return float(np.mean([p.visible[0] == 2 for p in persons]))
+
+    assert seen_noses(PRESETS["demo"]) > seen_noses(PRESETS["benchmark"]) + 0.15
+
+
+def test_synth_command_offers_every_preset(tmp_path: Path) -> None:
+    for name in PRESETS:
+        assert main(["synth", "--out", str(tmp_path / name), "--train", "2", "--val", "1", "--preset", name]) == 0
+        assert _load(tmp_path / name / "synth_meta.json")["preset"] == name
 
 
 def test_bad_arguments_are_refused(tmp_path: Path) -> None:

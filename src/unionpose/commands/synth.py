@@ -15,15 +15,18 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
                         help="train images: the first half labelled as COCO-17, the second half as MPII-16")
     parser.add_argument("--val", type=int, required=True, metavar="M", help="validation images (all 21 points)")
     parser.add_argument("--seed", type=int, default=0, help="same seed -> identical files (default 0)")
+    parser.add_argument("--preset", choices=("benchmark", "demo"), default="benchmark",
+                        help="scene preset: the hard benchmark (default) or the demo's calibrated scenes")
     parser.add_argument("--workers", type=int, default=1, metavar="W", help="processes rendering images (default 1)")
     parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    from unionpose.synthetic import generate
+    from unionpose.synthetic import PRESETS, generate
 
     start = time.perf_counter()
-    meta = generate(args.out, args.train, args.val, args.seed, workers=args.workers, progress=True)
+    meta = generate(args.out, args.train, args.val, args.seed, workers=args.workers, params=PRESETS[args.preset],
+                    progress=True)
     seconds = time.perf_counter() - start
     images = meta["train_images"] + meta["val_images"]
     people = meta["people"]

@@ -5,6 +5,6 @@ skeleton's experiment (Khan et al. 2024) runs end to end on a laptop. `scene` dr
 the annotation files, `generate` makes the whole set (`unionpose synth`).
 """
 from unionpose.synthetic.generate import generate, image_name, image_rng
-from unionpose.synthetic.scene import SynthParams, SynthPerson, is_annotated, render_image
+from unionpose.synthetic.scene import PRESETS, SynthParams, SynthPerson, is_annotated, preset_name, render_image
 
-__all__ = ["SynthParams", "SynthPerson", "generate", "image_name", "image_rng", "is_annotated", "render_image"]
+__all__ = ["PRESETS", "SynthParams", "SynthPerson", "generate", "image_name", "image_rng", "is_annotated", "preset_name", "render_image"]

@@ -14,7 +14,7 @@ from tqdm import tqdm
 from unionpose.synthetic.dataset_files import coco_file, mpii_file
 from unionpose.synthetic.scene import (
     GENERATOR_VERSION, MIN_AREA, MIN_LABELLED, MIN_SHARED, MIN_VISIBLE, UNION_SKELETON, SynthParams, SynthPerson,
-    is_annotated, render_image, shared_names,
+    is_annotated, preset_name, render_image, shared_names,
 )
 
 SPLIT_IDS = {"train": 0, "val": 1}          # part of each image's seed, so the splits never share a picture
@@ -56,7 +56,8 @@ def generate(out_dir: str | Path, num_train: int, num_val: int, seed: int, worke
     """Write the benchmark into `out_dir` and return what was written (the content of synth_meta.json).
 
     Train images: the first half is labelled as COCO-17 (`coco17.json`), the second half as MPII-16 (`mpii16.json`),
-    so the two datasets have different pictures, as in the paper. Validation images: every one in all three files
+    so the two datasets have different pictures, as in the paper; `full21.json` labels every train image with all 21
+    points (for pretraining, never for the paper's experiment). Validation images: every one in all three files
     (`coco17_val.json`, `mpii16_val.json`, `full21_val.json`). Same seed -> byte-identical files, for any `workers`.
     Workers are spawned processes, so a script calling this with workers > 1 needs an `if __name__ == "__main__"`.
     """
@@ -99,6 +100,8 @@ def generate(out_dir: str | Path, num_train: int, num_val: int, seed: int, worke
         "coco17_val.json": coco_file("coco17", val, params, "UnionPose synthetic people, validation, COCO-17"),
         "mpii16_val.json": mpii_file(val),
         "full21_val.json": coco_file(UNION_SKELETON, val, params, "UnionPose synthetic people, validation, all 21"),
+        "full21.json": coco_file(UNION_SKELETON, named("train", range(num_train)), params,
+                                 "UnionPose synthetic people, all train images, all 21 points"),
     }
     for name, data in files.items():
         _write_json(out_dir / name, data)
@@ -111,10 +114,12 @@ def generate(out_dir: str | Path, num_train: int, num_val: int, seed: int, worke
         "train_images": num_train, "val_images": num_val,
         "coco_train_images": num_coco, "mpii_train_images": num_train - num_coco,
         "people": {name: people(data) for name, data in files.items()},
+        "preset": preset_name(params),
         "params": asdict(params),
         "person_filter": {"min_area": MIN_AREA, "min_labelled": MIN_LABELLED, "min_visible": MIN_VISIBLE,
                           "min_shared_labelled": MIN_SHARED, "shared_points": list(shared_names())},
-        "skeletons": {"coco17.json": "coco17", "mpii16.json": "mpii16", "full21_val.json": UNION_SKELETON},
+        "skeletons": {"coco17.json": "coco17", "mpii16.json": "mpii16", "full21_val.json": UNION_SKELETON,
+                      "full21.json": UNION_SKELETON},
     }
     (out_dir / "synth_meta.json").write_text(json.dumps(meta, indent=2) + "\n")
     return meta
