@@ -55,6 +55,8 @@ class TrainConfig(Strict):
     sync_bn: bool = True                        # SyncBatchNorm across processes (NCCL only)
     freeze_bn: bool = False                     # BatchNorm in eval mode: fixed statistics, e.g. for fine-tuning
     val_interval: int = Field(10, ge=0)         # epochs between validations (0: never; the last epoch always)
+    validation: Literal["crops", "datasets"] = "crops"  # crops: loss and PCK@0.05 on GT-box crops (cheap);
+                                                # datasets: each val set's own metric (AP, PCKh), as `unionpose val`
     checkpoint_interval: int = Field(1, ge=0)   # epochs between checkpoints (the last epoch always)
     checkpoint_iters: int | None = Field(None, ge=1)    # also every N iterations (for long epochs)
     keep_checkpoints: PositiveInt = 2

@@ -16,7 +16,8 @@ from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader
 from tqdm import tqdm
 
-from unionpose.core.constants import SIMCC_SPLIT_RATIO
+from unionpose.core.constants import IMAGE_MEAN_RGB, IMAGE_STD_RGB, SIMCC_SPLIT_RATIO
+from unionpose.core.model_description import ModelInfo
 from unionpose.core.simcc import SimCCCodec
 from unionpose.data.augment import TopDownAugmenter
 from unionpose.data.dataset import EpochBatchSampler, TopDownDataset, half_body_split
@@ -32,7 +33,7 @@ from unionpose.engine.distributed import DistributedContext, barrier, init_distr
 from unionpose.engine.ema import ModelEMA
 from unionpose.engine.logging import MetricsLog, format_terms, progress_bar
 from unionpose.engine.schedule import LearningRateSchedule
-from unionpose.engine.validation import CropValidator, Validator
+from unionpose.engine.validation import CropValidator, DatasetValidator, Validator
 from unionpose.models import read_model_info, save_model_file
 from unionpose.models.rtmpose import RTMPose
 from unionpose.skeletons import Skeleton
@@ -339,10 +340,15 @@ def training_dataset(mixture: UnionMixture, skeleton: Skeleton, codec: SimCCCode
 
 
 def default_validator(config: Config, skeleton: Skeleton, codec: SimCCCodec,
-                      device: torch.device) -> CropValidator | None:
-    """Loss and PCK@0.05 on GT-box crops of `data.val`, or None when the config has no validation data."""
+                      device: torch.device) -> Validator | None:
+    """What `train.validation` asks for on `data.val` (None when the config has no validation data): loss and
+    PCK@0.05 on GT-box crops, or each dataset's own metric through the evaluation protocol."""
     if not config.data.val:
         return None
+    if config.train.validation == "datasets":
+        info = ModelInfo(skeleton, config.model.size, tuple(config.model.input), codec.split_ratio, codec.sigma,
+                         IMAGE_MEAN_RGB, IMAGE_STD_RGB)
+        return DatasetValidator(config.data.val, info, batch_size=config.train.batch_size, device=device)
     mixture = UnionMixture(config.data.val, skeleton)
     plain = config.data.augment.model_copy(update={"enabled": False})
     augmenter = TopDownAugmenter(plain, config.model.input, skeleton.flip_indices)

@@ -1,7 +1,8 @@
-"""Validation inside the trainer: a pluggable callable; the default scores crops cut at the ground-truth boxes."""
+"""Validation inside the trainer: a pluggable callable. `CropValidator` scores crops cut at the ground-truth boxes
+(cheap); `DatasetValidator` runs the evaluation protocol (each dataset's own metric)."""
 from __future__ import annotations
 
-from typing import Protocol
+from typing import Protocol, Sequence
 
 import numpy as np
 import torch
@@ -9,8 +10,14 @@ from torch import nn
 from torch.utils.data import DataLoader
 
 from unionpose.core.constants import KL_LOGIT_SCALE
+from unionpose.core.model_description import ModelInfo
 from unionpose.data.dataset import TopDownDataset
+from unionpose.data.sources import DatasetSource
 from unionpose.distill.simcc_loss import kl_discrete_loss
+from unionpose.eval.dataset_evaluation import evaluate_dataset
+from unionpose.eval.tables import headline
+from unionpose.infer.topdown import TopDownRunner
+from unionpose.infer.torch_backend import TorchBackend
 
 
 class Validator(Protocol):
@@ -72,4 +79,41 @@ class CropValidator:
         metrics = {"loss": loss_sum / max(crops, 1), "pck": float(correct.sum() / max(counted.sum(), 1))}
         if len(names) > 1:
             metrics.update({f"pck/{name}": float(correct[d] / max(counted[d], 1)) for d, name in enumerate(names)})
+        return metrics
+
+
+class DatasetValidator:
+    """The evaluation protocol itself on `data.val`: every dataset scored with its own metric on its own points
+    (COCO AP, PCKh or PCK; ground-truth boxes, no flip test), as `unionpose val` does.
+
+    Dearer than `CropValidator` (decoding back to the image and the COCO evaluation), but its numbers are the ones a
+    user reads in the tables, so the learning curves and the choice of the best checkpoint follow them. The metric
+    that picks "best" is `score`, the mean of the datasets' headline numbers (AP and PCKh as fractions).
+    """
+
+    metric = "score"
+    higher_is_better = True
+
+    def __init__(self, sources: Sequence[DatasetSource], info: ModelInfo, *, batch_size: int,
+                 device: torch.device) -> None:
+        if not sources:
+            raise ValueError("DatasetValidator needs at least one validation dataset")
+        self.sources = list(sources)
+        self.info = info
+        self.batch_size = batch_size
+        self.device = device
+
+    @torch.no_grad()
+    def __call__(self, model: nn.Module) -> dict[str, float]:
+        was_training = model.training
+        runner = TopDownRunner(TorchBackend(model, self.device), self.info, flip_test=False,
+                               batch_size=self.batch_size)
+        metrics: dict[str, float] = {}
+        try:
+            for source in self.sources:
+                label, value = headline(evaluate_dataset(runner, source, progress=False).result)
+                metrics[f"{source.name}/{label}"] = float(value or 0.0)
+        finally:
+            model.train(was_training)
+        metrics["score"] = float(np.mean(list(metrics.values())))
         return metrics
