@@ -130,3 +130,14 @@ def test_saved_config_reloads_identically_from_its_run_directory(tmp_path):
     assert again == config and config_differences(config, again) == []
     changed = load_config(saved, ["train.epochs=4", "data.train.0.ratio=0.5"])
     assert config_differences(config, changed) == ["data.train.0.ratio: 1.0 -> 0.5", "train.epochs: 3 -> 4"]
+
+
+def test_learning_rate_scales_linearly_from_the_batch_it_was_tuned_for():
+    def scaled(**train) -> float:
+        return validate_config(minimal(train=train)).train.scaled_lr
+
+    assert scaled(lr=4e-3, batch_size=32) == pytest.approx(4e-3)                     # no base batch: as written
+    assert scaled(lr=4e-3, lr_batch_size=1024, batch_size=32) == pytest.approx(1.25e-4)
+    assert scaled(lr=4e-3, lr_batch_size=1024, batch_size=1024) == pytest.approx(4e-3)
+    with pytest.raises(ValueError, match="lr_batch_size"):
+        validate_config(minimal(train={"lr_batch_size": 0}))

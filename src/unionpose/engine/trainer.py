@@ -130,7 +130,7 @@ class Trainer:
         self.objective.to(device)
         if self.ema is not None:
             self.ema.module.to(device)
-        self.optimizer = build_optimizer([self.model, self.objective], settings.lr, settings.weight_decay)
+        self.optimizer = build_optimizer([self.model, self.objective], settings.scaled_lr, settings.weight_decay)
         self.scaler = torch.amp.GradScaler(device.type, enabled=settings.precision == "fp16")
         self.progress = Progress()
         if checkpoint is not None:
@@ -142,7 +142,7 @@ class Trainer:
             self.step_module = DistributedDataParallel(
                 self.step_module, device_ids=[device.index] if device.type == "cuda" else None)
         self.schedule = LearningRateSchedule(
-            settings.lr, epochs=settings.epochs, iters_per_epoch=self.sampler.batches_per_epoch,
+            settings.scaled_lr, epochs=settings.epochs, iters_per_epoch=self.sampler.batches_per_epoch,
             warmup_iters=settings.warmup_iters, warmup_ratio=settings.warmup_ratio,
             cosine_from_epoch=settings.cosine_from_epoch, min_lr=settings.min_lr)
         self.log = None
