@@ -19,13 +19,12 @@ import tempfile
 import time
 from pathlib import Path
 
-import numpy as np
 import torch
 
 from unionpose.engine.config import validate_config
 from unionpose.engine.distributed import init_distributed
+from unionpose.engine.throughput import bare_training_rate, images_per_second
 from unionpose.engine.trainer import Trainer
-from unionpose.models import RTMPose
 from unionpose.synthetic import generate
 
 
@@ -42,11 +41,6 @@ class StepClock:
         pass
 
 
-def images_per_second(stamps: list[float], warmup: int, batch: int) -> float:
-    """From the median step time after warm-up: robust to the odd step slowed down by another process."""
-    return batch / float(np.median(np.diff(stamps[warmup:])))
-
-
 def full_step_rate(trainer: Trainer, warmup: int, batch: int) -> float:
     clock = StepClock()
     trainer.train_one_epoch(0, clock)
@@ -57,20 +51,6 @@ def data_rate(trainer: Trainer, warmup: int, batch: int) -> float:
     trainer.sampler.set_epoch(1)
     stamps = []
     for _ in trainer.loader:
-        stamps.append(time.perf_counter())
-    return images_per_second(stamps, warmup, batch)
-
-
-def bare_rate(size: str, keypoints: int, input_hw: tuple[int, int], batch: int, steps: int, warmup: int,
-              device: torch.device) -> float:
-    model = RTMPose(size, keypoints, input_hw).to(device).train()
-    images = torch.randn(batch, 3, *input_hw, device=device)
-    stamps = []
-    for _ in range(warmup + steps):
-        simcc_x, simcc_y = model(images)
-        (simcc_x.sum() + simcc_y.sum()).backward()
-        if device.type == "cuda":
-            torch.cuda.synchronize()
         stamps.append(time.perf_counter())
     return images_per_second(stamps, warmup, batch)
 
@@ -114,7 +94,8 @@ def main() -> None:
         loader_only = data_rate(trainer, args.warmup, args.batch)
         device = trainer.context.device
         del trainer
-    bare = bare_rate(args.size, 17, (height, width), args.batch, args.steps, args.warmup, device)
+    bare = bare_training_rate(args.size, 17, (height, width), args.batch, steps=args.steps, warmup=args.warmup,
+                              device=device)
     result = {
         "benchmark": "train_step", "model": f"rtmpose-{args.size}", "input_hw": [height, width],
         "batch": args.batch, "steps": args.steps, "workers": args.workers, "precision": args.precision,

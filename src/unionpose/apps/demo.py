@@ -2,56 +2,80 @@
 
 Two "datasets" with different skeletons (COCO-like 17 points, MPII-like 16 points, on different images), one expert
 teacher each, single-dataset students, and a 21-point unified student trained without and with distillation from both
-teachers — then every model scored with the paper's protocol: COCO-like AP on 17 points, MPII-like PCKh@0.5 on 16,
+teachers; then every model scored with the paper's protocol: COCO-like AP on 17 points, MPII-like PCKh@0.5 on 16,
 their average, and AP on all 21 points (Khan et al. 2024, Tables 1, 2 and 5).
 
+The teachers and the students' pretrained backbone come with the package (`demo_weights`, made once by
+`--retrain-teachers`); the demo generates its data, trains the four students from that backbone, and evaluates all.
 Each stage writes its result into the output folder; a re-run reuses finished stages (unless `force`) and resumes an
 interrupted training from its last checkpoint.
 """
 from __future__ import annotations
 
 import json
+import shutil
 import time
 from pathlib import Path
 from typing import Any, Callable
 
-from unionpose.apps.demo_setup import DEFAULT_SCALE, QUICK_SCALE, STAGES, DemoResult, DemoScale, Stage
-from unionpose.data.sources import DatasetSource
+from unionpose.apps.demo_setup import (
+    DEFAULT_SCALE, QUICK_SCALE, STUDENTS, TEACHERS, UNTRAINED, DemoResult, DemoScale, Stage,
+)
+from unionpose.apps.demo_tables import format_tables
+from unionpose.apps.demo_weights import retrain_weights, shipped_weights, weight_paths
 
 # The paper's distillation weights (Khan et al. 2024): loss = alpha * GT + (1 - alpha) * sum_j beta_j * KD_j.
 ALPHA = 0.30
-BETA = {"coco": 0.45, "mpii": 0.25}
+BETA = {"teacher_coco": 0.45, "teacher_mpii": 0.25}
+# Augmentation for the students' short runs: RTMPose's recipe with milder rotation, scale and dropout.
+STUDENT_AUGMENT = {"rotation_factor": 45.0, "dropout_prob": 0.5, "scale_range": [0.75, 1.25]}
 
 
 def run_demo(out_dir: str | Path = "runs/demo", *, quick: bool = False, force: bool = False, seed: int = 21,
+             weights: str | Path | None = None, retrain_teachers: bool = False,
              say: Callable[[str], None] = print) -> DemoResult:
-    """Generate the data, train the six models, evaluate them and write `results.json` and `report.md`."""
+    """Generate the data, train the four students, evaluate every model and write `results.json` and `report.md`.
+
+    `weights`: a folder with the teachers and the backbone (default: the shipped ones); `retrain_teachers` makes
+    them again first, into `out_dir/weights_build` (hours on a CPU).
+    """
     scale = QUICK_SCALE if quick else DEFAULT_SCALE
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     result = DemoResult(out_dir=out)
     started = time.perf_counter()
 
+    if retrain_teachers:
+        weights = retrain_weights(out / "weights_build", say=say)
+    given = weight_paths(Path(weights) if weights is not None else shipped_weights())
+    result.models.update({name: given[name] for name in TEACHERS})
+
     data_dir = out / "data"
-    result.seconds["data"] = _stage(out, "data", force, say, lambda: _make_data(data_dir, scale, seed))
-    for stage in STAGES:
-        model = out / "runs" / stage.name / "final.safetensors"
-        result.seconds[stage.name] = _stage(out, stage.name, force, say,
-                                            lambda stage=stage: _train(stage, out, data_dir, scale, seed, force))
-        result.models[stage.name] = model
-    result.seconds["evaluation"] = _stage(out, "evaluation", force, say,
-                                          lambda: _evaluate(result.models, data_dir, out / "evaluation"))
-    evaluation = json.loads((out / "evaluation" / "metrics.json").read_text())
-    result.metrics = evaluation["models"]
+    result.seconds["data"] = _stage(out, "data", force, say, lambda: make_data(data_dir, scale, seed))
+    for stage in STUDENTS:
+        result.seconds[stage.name] = _stage(
+            out, stage.name, force, say,
+            lambda stage=stage: train_student(stage, out, data_dir, scale, seed, given, force))
+        result.models[stage.name] = out / "runs" / stage.name / "final.safetensors"
+    result.models[UNTRAINED] = out / "runs" / UNTRAINED / "model.safetensors"
+
+    def evaluate() -> None:
+        save_untrained(result.models[UNTRAINED], given["backbone"], scale, seed)
+        evaluate_models(result.models, data_dir, out / "evaluation")
+
+    result.seconds["evaluation"] = _stage(out, "evaluation", force, say, evaluate)
+    result.metrics = json.loads((out / "evaluation" / "metrics.json").read_text())["models"]
+    result.throughput = _throughput(out, scale)
     result.tables = format_tables(result.metrics)
     say("\n" + result.tables)
     result.seconds["total"] = time.perf_counter() - started
     from unionpose.apps.demo_report import write_demo_report
 
-    result.report = write_demo_report(result, scale)
+    result.report = write_demo_report(result, scale, given)
     (out / "results.json").write_text(json.dumps(
-        {"scale": scale.__dict__, "seconds": result.seconds, "models": {k: str(v) for k, v in result.models.items()},
-         "metrics": result.metrics}, indent=2))
+        {"scale": scale.description, "seed": seed, "weights": {k: str(v) for k, v in given.items()},
+         "seconds": result.seconds, "throughput": result.throughput,
+         "models": {k: str(v) for k, v in result.models.items()}, "metrics": result.metrics}, indent=2))
     say(f"\nresults: {out / 'results.json'}\nreport:  {result.report}")
     return result
 
@@ -73,75 +97,78 @@ def _stage(out: Path, name: str, force: bool, say: Callable[[str], None], work: 
     return seconds
 
 
-def _make_data(data_dir: Path, scale: DemoScale, seed: int) -> None:
-    import shutil
-
-    from unionpose.synthetic import generate
+def make_data(data_dir: Path, scale: DemoScale, seed: int) -> None:
+    from unionpose.synthetic import PRESETS, generate
 
     if data_dir.exists():   # a stage that did not finish: start it again from nothing
         shutil.rmtree(data_dir)
-    generate(data_dir, scale.train_images, scale.val_images, seed, workers=1, progress=True)
+    generate(data_dir, scale.train_images, scale.val_images, seed, params=PRESETS[scale.preset], progress=True)
 
 
-def dataset_sources(data_dir: Path, split: str) -> dict[str, DatasetSource]:
-    """The demo's datasets: COCO-like and MPII-like for training; for validation also all 21 points."""
+def dataset_sources(data_dir: Path, split: str) -> dict[str, dict[str, Any]]:
+    """The demo's datasets as config entries: COCO-like and MPII-like for training; for validation also all 21."""
     images = str(data_dir / "images")
     if split == "train":
-        return {"coco": DatasetSource(name="coco", format="coco", annotations=str(data_dir / "coco17.json"),
-                                      images=images),
-                "mpii": DatasetSource(name="mpii", format="mpii", annotations=str(data_dir / "mpii16.json"),
-                                      images=images)}
-    return {"coco": DatasetSource(name="coco", format="coco", annotations=str(data_dir / "coco17_val.json"),
-                                  images=images, metric="coco_ap"),
-            "mpii": DatasetSource(name="mpii", format="mpii", annotations=str(data_dir / "mpii16_val.json"),
-                                  images=images, metric="pckh"),
-            "all21": DatasetSource(name="all21", format="coco", annotations=str(data_dir / "full21_val.json"),
-                                   images=images, skeleton="coco_mpii21", metric="coco_ap")}
+        return {"coco": {"name": "coco", "format": "coco", "annotations": str(data_dir / "coco17.json"),
+                         "images": images},
+                "mpii": {"name": "mpii", "format": "mpii", "annotations": str(data_dir / "mpii16.json"),
+                         "images": images}}
+    return {"coco": {"name": "coco", "format": "coco", "annotations": str(data_dir / "coco17_val.json"),
+                     "images": images, "metric": "coco_ap"},
+            "mpii": {"name": "mpii", "format": "mpii", "annotations": str(data_dir / "mpii16_val.json"),
+                     "images": images, "metric": "pckh"},
+            "all21": {"name": "all21", "format": "coco", "annotations": str(data_dir / "full21_val.json"),
+                      "images": images, "skeleton": "coco_mpii21", "metric": "coco_ap"}}
 
 
-def stage_config(stage: Stage, out: Path, data_dir: Path, scale: DemoScale, seed: int) -> dict[str, Any]:
-    """The recipe of one stage, as a config dict (the same schema as configs/; saved in its run folder)."""
-    train = dataset_sources(data_dir, "train")
-    val = dataset_sources(data_dir, "val")
-    epochs = scale.teacher_epochs if stage.teacher else scale.student_epochs
-    teachers = [{"name": name.removeprefix("teacher_"), "kind": "checkpoint", "beta": BETA[name.removeprefix("teacher_")],
-                 "path": str(out / "runs" / name / "final.safetensors")} for name in stage.teachers]
+def stage_config(stage: Stage, out: Path, data_dir: Path, scale: DemoScale, seed: int,
+                 weights: dict[str, Path]) -> dict[str, Any]:
+    """The recipe of one student, as a config dict (the same schema as configs/; saved in its run folder).
+
+    Every student starts from the shipped backbone with a new head, sees its own datasets for the same number of
+    epochs (the unified ones see both, as in the paper), and is validated after every epoch on the COCO-like and
+    MPII-like validation sets with their own metrics: the learning curves of the report.
+    """
+    train, val = dataset_sources(data_dir, "train"), dataset_sources(data_dir, "val")
     config: dict[str, Any] = {
         "skeleton": stage.skeleton,
-        "model": {"size": scale.teacher_size if stage.teacher else scale.student_size, "input": list(scale.input)},
-        "data": {"train": [train[d].model_dump(exclude_defaults=True) for d in stage.datasets],
-                 "val": [val[d].model_dump(exclude_defaults=True) for d in stage.datasets],
-                 "augment": {"rotation_factor": 45.0}, "mild_last_epochs": 1 if epochs > 2 else 0},
-        "teachers": teachers,
-        "train": {"epochs": epochs, "batch_size": scale.batch_size, "lr": 2e-3, "weight_decay": 0.0,
-                  "warmup_iters": 50, "cosine_from_epoch": max(epochs // 2, 0), "ema": False, "seed": seed,
-                  "workers": 1, "val_interval": 0, "log_interval": 10, "tensorboard": False},
+        "model": {"size": scale.student_size, "input": list(scale.input), "init": str(weights["backbone"])},
+        "data": {"train": [train[d] for d in stage.datasets], "val": [val["coco"], val["mpii"]],
+                 "augment": STUDENT_AUGMENT, "mild_last_epochs": 0},
+        "teachers": [{"name": name.removeprefix("teacher_"), "kind": "checkpoint", "beta": BETA[name],
+                      "path": str(weights[name])} for name in stage.teachers],
+        "train": {"epochs": scale.student_epochs, "batch_size": scale.batch_size, "lr": scale.lr,
+                  "lr_batch_size": scale.lr_batch_size, "warmup_iters": scale.warmup_iters, "cosine_from_epoch": 0,
+                  "ema": False, "seed": seed, "workers": 1, "val_interval": 1, "validation": "datasets",
+                  "log_interval": 10, "tensorboard": False},
         "output": str(out / "runs" / stage.name),
     }
-    if teachers:
+    if stage.teachers:
         config["loss"] = {"alpha": ALPHA}
     return config
 
 
-def _train(stage: Stage, out: Path, data_dir: Path, scale: DemoScale, seed: int, force: bool) -> None:
-    import shutil
-
+def train_student(stage: Stage, out: Path, data_dir: Path, scale: DemoScale, seed: int, weights: dict[str, Path],
+           force: bool) -> None:
     from unionpose.engine.checkpoint import latest_checkpoint
     from unionpose.engine.config import validate_config
     from unionpose.engine.trainer import train
 
-    config = validate_config(stage_config(stage, out, data_dir, scale, seed), source=f"demo stage {stage.name}")
+    config = validate_config(stage_config(stage, out, data_dir, scale, seed, weights),
+                             source=f"demo stage {stage.name}")
     run_dir = Path(config.output)
     if force and run_dir.exists():
         shutil.rmtree(run_dir)
     train(config, resume=latest_checkpoint(run_dir) is not None)   # an interrupted stage continues where it stopped
 
 
-def _evaluate(models: dict[str, Path], data_dir: Path, out: Path) -> None:
-    """Every model on every validation set, each scored on that set's own keypoints (Khan et al. 2024)."""
+def evaluate_models(models: dict[str, Path], data_dir: Path, out: Path) -> dict[str, dict[str, Any]]:
+    """Every model on every validation set, each scored on that set's own keypoints (Khan et al. 2024), flip test
+    on; writes each model's evaluation folder and `metrics.json`, and returns the metrics."""
+    from unionpose.data.sources import DatasetSource
     from unionpose.eval.evaluate import evaluate_model
 
-    val = list(dataset_sources(data_dir, "val").values())
+    val = [DatasetSource(**entry) for entry in dataset_sources(data_dir, "val").values()]
     scores: dict[str, dict[str, Any]] = {}
     for name, path in models.items():
         evaluation = evaluate_model(path, val, flip_test=True, out_dir=out / name, name=name)
@@ -149,45 +176,40 @@ def _evaluate(models: dict[str, Path], data_dir: Path, out: Path) -> None:
         scores[name] = {dataset: {k: v for k, v in evaluation.datasets[dataset].result.items() if k != "per_instance"}
                         for dataset in evaluation.datasets}
     (out / "metrics.json").write_text(json.dumps({"models": scores}, indent=2, default=float))
+    return scores
 
 
-def headline_percent(result: dict[str, Any], shared: bool = False) -> float:
-    """A dataset's headline number in percent (AP, PCKh@0.5 or PCK); `shared`: on the points the model has."""
-    from unionpose.eval.tables import headline
+def save_untrained(path: Path, backbone: Path, scale: DemoScale, seed: int) -> None:
+    """The students' starting point as a model file: the shipped backbone under a new 21-point head (the floor
+    every student must clear)."""
+    import torch
 
-    if shared and "shared" in result:
-        result = result["shared"]
-    return 100.0 * float(headline(result)[1])
+    from unionpose.engine.trainer import seed_everything
+    from unionpose.models import RTMPose, save_model_file
+    from unionpose.models.initialise import initialise_model
+    from unionpose.skeletons import get_skeleton
+
+    skeleton = get_skeleton("coco_mpii21")
+    seed_everything(seed)
+    model = RTMPose(scale.student_size, skeleton.num_keypoints, scale.input)
+    initialise_model(model, skeleton, backbone)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with torch.no_grad():
+        save_model_file(path, model.eval(), skeleton)
 
 
-def format_tables(metrics: dict[str, dict[str, Any]]) -> str:
-    """The paper's Tables 1, 2 and 5, from the evaluation's metrics."""
-    label = {s.name: s.label for s in STAGES}
+def _throughput(out: Path, scale: DemoScale) -> dict[str, dict[str, float]]:
+    """Training crops/s of every student (median over its logged intervals) next to the bare forward + backward of
+    the same model on random crops, measured here and now: their ratio is the pipeline's and the teachers' cost."""
+    from statistics import median
 
-    def row(cells: list[str]) -> str:
-        return "| " + " | ".join(cells) + " |"
+    from unionpose.engine.throughput import bare_training_rate
 
-    def table(title: str, head: list[str], rows: list[list[str]]) -> str:
-        lines = [title, row(head), row(["---"] * len(head))] + [row(r) for r in rows]
-        return "\n".join(lines)
+    bare = bare_training_rate(scale.student_size, 21, scale.input, scale.batch_size)
+    rates: dict[str, dict[str, float]] = {}
+    for stage in STUDENTS:
+        records = [json.loads(line) for line in (out / "runs" / stage.name / "metrics.jsonl").read_text().splitlines()]
+        measured = [r["images_per_s"] for r in records if r.get("kind") == "train" and "images_per_s" in r]
+        rates[stage.name] = {"crops_per_s": median(measured) if measured else 0.0, "bare_crops_per_s": bare}
+    return rates
 
-    t1 = []
-    for name in ("student_mpii", "student_coco", "unified_kd", "teacher_coco", "teacher_mpii"):
-        m = metrics[name]
-        # The paper's convention: a COCO-only model on MPII is scored on the shared points; AP counts all COCO points.
-        pckh, ap = headline_percent(m["mpii"], shared=True), headline_percent(m["coco"])
-        t1.append([label[name], f"{pckh:.2f}", f"{ap:.2f}", f"{(pckh + ap) / 2:.2f}"])
-    t2 = []
-    for name in ("unified", "unified_kd"):
-        m = metrics[name]
-        pckh, ap = headline_percent(m["mpii"]), headline_percent(m["coco"])
-        t2.append([label[name], f"{pckh:.2f}", f"{ap:.2f}", f"{(pckh + ap) / 2:.2f}"])
-    t5 = [[label[name], f"{headline_percent(metrics[name]['all21']):.2f}"]
-          for name in ("student_mpii", "student_coco", "unified", "unified_kd")]
-    return "\n\n".join([
-        table("Table 1 — each dataset on its own keypoints (MPII-like PCKh@0.5 on the points the model has; "
-              "COCO-like AP on all 17)", ["model", "MPII PCKh@0.5", "COCO AP", "average"], t1),
-        table("Table 2 — unified student without and with distillation",
-              ["model", "MPII PCKh@0.5", "COCO AP", "average"], t2),
-        table("Table 5 — AP on all 21 points (missing points count as misses)", ["model", "AP (21 points)"], t5),
-    ])

@@ -1,4 +1,4 @@
-"""What the demo runs: its two scales, its six stages (one model each), and what a run returns."""
+"""What the demo runs: its scales, its stages (one model each), and what a run returns."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -8,20 +8,27 @@ from typing import Any
 
 @dataclass(frozen=True)
 class DemoScale:
-    """How much data and training: the default fits 15 minutes on 2 CPU cores, `quick` 3 minutes."""
+    """How much data and training for the students. The teachers and the students' pretrained backbone are shipped
+    with the package (`demo_weights`), as the paper's teachers are released checkpoints."""
 
     train_images: int          # split in halves: COCO-like labels on the first, MPII-like on the second
     val_images: int
-    teacher_epochs: int
-    student_epochs: int
-    batch_size: int
-    input: tuple[int, int] = (96, 64)       # (h, w), an eighth of the recipe's 256x192 pixels, for CPU speed
-    teacher_size: str = "s"                 # the teachers get a real edge: a bigger model trained longer
+    student_epochs: int        # over each student's own training set (the unified students see both halves)
+    warmup_iters: int
+    batch_size: int = 32
+    lr: float = 4e-3           # RTMPose's peak learning rate, stated for batches of `lr_batch_size` ...
+    lr_batch_size: int = 1024  # ... and scaled linearly to `batch_size` (1.25e-4 at 32)
+    input: tuple[int, int] = (128, 96)      # (h, w): a quarter of the recipe's 256x192 pixels, for CPU speed
     student_size: str = "t"
+    preset: str = "demo"                    # the synthetic scene preset (`unionpose synth --preset`)
+
+    @property
+    def description(self) -> dict[str, Any]:
+        return {**self.__dict__, "input": list(self.input)}
 
 
-DEFAULT_SCALE = DemoScale(train_images=1600, val_images=240, teacher_epochs=5, student_epochs=4, batch_size=32)
-QUICK_SCALE = DemoScale(train_images=160, val_images=40, teacher_epochs=1, student_epochs=1, batch_size=16)
+DEFAULT_SCALE = DemoScale(train_images=1600, val_images=240, student_epochs=6, warmup_iters=50)
+QUICK_SCALE = DemoScale(train_images=160, val_images=40, student_epochs=2, warmup_iters=10, batch_size=16)
 
 
 @dataclass(frozen=True)
@@ -32,19 +39,19 @@ class Stage:
     label: str                         # its row in the tables
     skeleton: str                      # coco17 | mpii16 | coco_mpii21
     datasets: tuple[str, ...]          # which training sets it sees
-    teacher: bool = False
-    teachers: tuple[str, ...] = ()     # names of the teacher stages it distils from
+    teachers: tuple[str, ...] = ()     # names of the teachers it distils from
 
 
-STAGES = (
-    Stage("teacher_coco", "COCO-like teacher", "coco17", ("coco",), teacher=True),
-    Stage("teacher_mpii", "MPII-like teacher", "mpii16", ("mpii",), teacher=True),
+TEACHERS = {"teacher_coco": "COCO-like teacher", "teacher_mpii": "MPII-like teacher"}
+STUDENTS = (
     Stage("student_mpii", "MPII only", "mpii16", ("mpii",)),
     Stage("student_coco", "COCO only", "coco17", ("coco",)),
     Stage("unified", "unified, no distillation", "coco_mpii21", ("coco", "mpii")),
     Stage("unified_kd", "unified + distillation", "coco_mpii21", ("coco", "mpii"),
           teachers=("teacher_coco", "teacher_mpii")),
 )
+UNTRAINED = "untrained"                 # the students' starting point, scored as the floor every student must clear
+LABELS = {**TEACHERS, **{s.name: s.label for s in STUDENTS}, UNTRAINED: "untrained (pretrained backbone, new head)"}
 
 
 @dataclass
@@ -53,5 +60,6 @@ class DemoResult:
     models: dict[str, Path] = field(default_factory=dict)
     seconds: dict[str, float] = field(default_factory=dict)
     metrics: dict[str, dict[str, Any]] = field(default_factory=dict)
+    throughput: dict[str, dict[str, float]] = field(default_factory=dict)
     tables: str = ""
     report: Path | None = None

@@ -1,0 +1,150 @@
+"""The demo's shipped weights (two teachers and the students' pretrained backbone) and the recipe that makes them.
+
+The paper's teachers are released checkpoints, and real RTMPose students start from a pretrained backbone. The demo
+does the same with weights made once, on synthetic images the demo never uses (another seed), and shipped in the
+package in half precision. `retrain_weights` (`unionpose demo --retrain-teachers`) makes them again:
+
+1. corpus: synthetic people of the demo preset, seed 7, 8000 training images (15.7k people) and 200 validation images;
+2. pretraining: RTMPose-t at the demo's input, on every corpus image with all 21 points (the counterpart of the
+   toolbox's backbone pretrained on AIC + COCO); its backbone is the students' starting point;
+3. teachers: the pretrained model fine-tuned on the corpus's COCO-like half (17 points) and on its MPII-like half
+   (16 points), each head channel carried over by keypoint name; they are the dataset experts of Khan et al. 2024.
+
+Every stage validates on the corpus's own validation images, never on the demo's. The recipes are in
+`configs/demo/` too (tests keep the two identical).
+"""
+from __future__ import annotations
+
+import json
+import shutil
+from importlib import resources
+from pathlib import Path
+from typing import Any, Callable
+
+CORPUS_SEED = 7
+CORPUS_TRAIN_IMAGES = 8000
+CORPUS_VAL_IMAGES = 200
+WEIGHT_FILES = {"backbone": "backbone_t.safetensors",
+                "teacher_coco": "teacher_coco17.safetensors",
+                "teacher_mpii": "teacher_mpii16.safetensors"}
+MANIFEST = "manifest.json"
+
+PRETRAIN_EPOCHS = 18
+TEACHER_EPOCHS = 8
+
+
+def shipped_weights() -> Path:
+    """The folder of the weights that come with the package."""
+    return Path(str(resources.files("unionpose.apps") / "demo_weights"))
+
+
+def weight_paths(folder: Path) -> dict[str, Path]:
+    """The three weight files in `folder`, checked to exist (a clear message says how to make them otherwise)."""
+    paths = {name: folder / file for name, file in WEIGHT_FILES.items()}
+    missing = [str(path) for path in paths.values() if not path.is_file()]
+    if missing:
+        raise FileNotFoundError(f"demo weights missing: {', '.join(missing)}; make them with "
+                                "`unionpose demo --retrain-teachers` (2-3 hours on 2 CPU cores)")
+    return paths
+
+
+def corpus_sources(corpus: Path, split: str) -> dict[str, dict[str, Any]]:
+    """The corpus's datasets as config entries: 'full' (all 21 points), 'coco', 'mpii'; for 'val' with metrics."""
+    images = str(corpus / "images")
+    if split == "train":
+        return {"full": {"name": "full", "format": "coco", "annotations": str(corpus / "full21.json"),
+                         "images": images, "skeleton": "coco_mpii21"},
+                "coco": {"name": "coco", "format": "coco", "annotations": str(corpus / "coco17.json"),
+                         "images": images},
+                "mpii": {"name": "mpii", "format": "mpii", "annotations": str(corpus / "mpii16.json"),
+                         "images": images}}
+    return {"full": {"name": "all21", "format": "coco", "annotations": str(corpus / "full21_val.json"),
+                     "images": images, "skeleton": "coco_mpii21", "metric": "coco_ap"},
+            "coco": {"name": "coco", "format": "coco", "annotations": str(corpus / "coco17_val.json"),
+                     "images": images, "metric": "coco_ap"},
+            "mpii": {"name": "mpii", "format": "mpii", "annotations": str(corpus / "mpii16_val.json"),
+                     "images": images, "metric": "pckh"}}
+
+
+def weight_recipes(corpus: Path, runs: Path) -> dict[str, dict[str, Any]]:
+    """The three trainings as config dicts (the schema of configs/): pretrain, teacher_coco, teacher_mpii."""
+    train, val = corpus_sources(corpus, "train"), corpus_sources(corpus, "val")
+
+    def recipe(name: str, skeleton: str, dataset: str, epochs: int, init: str | None) -> dict[str, Any]:
+        return {
+            "skeleton": skeleton,
+            "model": {"size": "t", "input": [128, 96], **({"init": init} if init else {})},
+            "data": {"train": [train[dataset]], "val": [val[dataset]],
+                     "augment": {"rotation_factor": 45.0, "dropout_prob": 0.5, "scale_range": [0.75, 1.25]},
+                     "mild_last_epochs": 0},
+            "train": {"epochs": epochs, "batch_size": 64 if name == "pretrain" else 32, "lr": 4e-3,
+                      "lr_batch_size": 1024 if name != "pretrain" else 256, "warmup_iters": 200,
+                      "cosine_from_epoch": 12 if name == "pretrain" else 0, "ema": False, "seed": 21,
+                      "workers": 1, "val_interval": 1, "validation": "datasets", "log_interval": 20,
+                      "tensorboard": False},
+            "output": str(runs / name),
+        }
+
+    pretrained = str(runs / "pretrain" / "final.safetensors")
+    return {"pretrain": recipe("pretrain", "coco_mpii21", "full", PRETRAIN_EPOCHS, None),
+            "teacher_coco": recipe("teacher_coco", "coco17", "coco", TEACHER_EPOCHS, pretrained),
+            "teacher_mpii": recipe("teacher_mpii", "mpii16", "mpii", TEACHER_EPOCHS, pretrained)}
+
+
+def retrain_weights(out: Path, *, say: Callable[[str], None] = print) -> Path:
+    """Make the three weight files again under `out` (resuming what an interrupted run left); return their folder."""
+    from unionpose.engine.checkpoint import latest_checkpoint
+    from unionpose.engine.config import validate_config
+    from unionpose.engine.trainer import train
+    from unionpose.models.model_file import read_model_info
+    from unionpose.synthetic import PRESETS, generate
+
+    corpus, runs, weights = out / "corpus", out / "runs", out / "weights"
+    if not (corpus / "synth_meta.json").is_file():
+        say(f"[weights] corpus: {CORPUS_TRAIN_IMAGES} + {CORPUS_VAL_IMAGES} images, seed {CORPUS_SEED}")
+        shutil.rmtree(corpus, ignore_errors=True)
+        generate(corpus, CORPUS_TRAIN_IMAGES, CORPUS_VAL_IMAGES, CORPUS_SEED, params=PRESETS["demo"], progress=True)
+    for name, recipe in weight_recipes(corpus, runs).items():
+        run_dir = runs / name
+        if (run_dir / "final.safetensors").is_file():
+            say(f"[weights] {name}: done earlier, reused")
+            continue
+        say(f"[weights] {name} ...")
+        train(validate_config(recipe, source=f"demo weights {name}"), resume=latest_checkpoint(run_dir) is not None)
+    weights.mkdir(parents=True, exist_ok=True)
+    save_half_precision(runs / "pretrain" / "final.safetensors", weights / WEIGHT_FILES["backbone"], backbone_only=True)
+    for name in ("teacher_coco", "teacher_mpii"):
+        save_half_precision(runs / name / "final.safetensors", weights / WEIGHT_FILES[name])
+    scores = {name: _last_validation(runs / name / "metrics.jsonl") for name in ("pretrain", "teacher_coco",
+                                                                                   "teacher_mpii")}
+    manifest = {"corpus": {"preset": "demo", "seed": CORPUS_SEED, "train_images": CORPUS_TRAIN_IMAGES,
+                           "val_images": CORPUS_VAL_IMAGES},
+                "recipes": weight_recipes(Path("<corpus>"), Path("<runs>")),
+                "corpus_validation": scores,
+                "files": {name: read_model_info(runs / ("pretrain" if name == "backbone" else name) /
+                                                "final.safetensors").skeleton.name for name in WEIGHT_FILES}}
+    (weights / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n")
+    say(f"[weights] written to {weights}")
+    return weights
+
+
+def save_half_precision(source: Path, target: Path, *, backbone_only: bool = False) -> Path:
+    """A copy of a model file with its floating-point tensors in half precision (half the size; they load into a
+    float32 model as usual); `backbone_only` keeps only the backbone, as a UnionPose backbone file."""
+    import torch
+
+    from unionpose.models import load_model_file
+    from unionpose.models.initialise import save_backbone_file
+    from unionpose.models.model_file import save_model_file
+
+    model, info = load_model_file(source)
+    model = model.to(torch.float16)
+    if backbone_only:
+        return save_backbone_file(target, model)
+    return save_model_file(target, model, info.skeleton, codec_sigma=info.sigma, extra=info.extra)
+
+
+def _last_validation(metrics_file: Path) -> dict[str, float]:
+    records = [json.loads(line) for line in metrics_file.read_text().splitlines() if line.strip()]
+    return next(({k: v for k, v in r.items() if k not in ("kind", "step", "epoch", "time")}
+                 for r in reversed(records) if r.get("kind") == "val"), {})
