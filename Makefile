@@ -1,7 +1,8 @@
 # UnionPose: `make demo` runs the main job, `make test` runs the tests. Both set everything up first.
 # torch is installed first, pinned (a plain `torch` would pull a multi-GB CUDA build); override with TORCH_SPEC,
 # e.g. `make test TORCH_SPEC="torch==2.13.0+cu128 --index-url ..."` on a GPU machine. Then the package with its
-# `train` extra (the base install is the torch-free runtime; training, export and the tests need the extra).
+# `train` and `serve` extras (the base install is the torch-free runtime; training, export, `unionpose serve` and the
+# tests need them).
 PYTHON ?= python3
 VENV ?= .venv
 TORCH_SPEC ?= torch==2.13.0
@@ -9,19 +10,28 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.unionpose-installed
 DEMO_OUT ?= runs/demo
 
-.PHONY: setup test test-fast demo clean
+.PHONY: setup browser test test-fast demo clean
 
 $(STAMP): pyproject.toml Makefile
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q $(TORCH_SPEC)
-	$(BIN)/python -m pip install -q -e ".[train,dev]"
+	$(BIN)/python -m pip install -q -e ".[train,serve,dev]"
 	touch $(STAMP)
 
 setup: $(STAMP)
 
+# The browser test of `unionpose serve` drives Debian's Chromium; install it where apt-get runs as root. Elsewhere, or
+# when the install fails, the test skips and says why.
+browser:
+	@if [ -x /usr/bin/chromium ] && [ -x /usr/bin/chromedriver ]; then :; \
+	elif command -v apt-get >/dev/null 2>&1 && [ "$$(id -u)" = 0 ]; then \
+		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver \
+			>/dev/null) || echo "could not install chromium: the browser test will skip"; \
+	else echo "no chromium, and no apt-get as root to install it: the browser test will skip"; fi
+
 # The core suite runs in $(VENV) (numpy 2, no MediaPipe), then the expert suite in its own environment.
-test: setup
+test: setup browser
 	$(BIN)/python -m pytest -q --ignore=tests/experts
 	$(MAKE) test-experts
 

@@ -24,6 +24,7 @@ CALLS = (
     ("skeleton", "list"),
     ("skeleton", "show", "coco17"),
     ("predict", "--help"),
+    ("serve", "--help"),
     ("train", "--help"),
 )
 

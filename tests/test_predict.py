@@ -266,3 +266,29 @@ def test_openpose_groups_follow_the_skeleton_parts():
     assert groups["hand_left_keypoints_2d"] == list(range(91, 112))
     assert groups["hand_right_keypoints_2d"] == list(range(112, 133))
     assert list(openpose_groups(get_skeleton("coco17"))) == ["pose_keypoints_2d"]
+
+
+class _CountingBackend:
+    """A pose backend that records how many crops each model call got."""
+
+    def __init__(self, backend) -> None:
+        self.backend = backend
+        self.decoded = backend.decoded
+        self.calls: list[int] = []
+
+    def __call__(self, crops: np.ndarray):
+        self.calls.append(len(crops))
+        return self.backend(crops)
+
+
+def test_predict_many_shares_model_calls_and_gives_what_single_calls_give(onnx_file):
+    images = [cv2.imread(str(require(COCO_IMAGES / name))) for name in ("000000000785.jpg", "000000040083.jpg")]
+    boxes = [np.array([[100, 50, 120, 300], [300, 80, 100, 250]]), None]
+    predictor = Predictor.from_file(onnx_file)
+    counting = predictor.runner.backend = _CountingBackend(predictor.runner.backend)
+    together = predictor.predict_many([(image, box, None) for image, box in zip(images, boxes)])
+    assert counting.calls == [3]               # two boxes and one full-frame box: one model call
+    for poses, image, box in zip(together, images, boxes):
+        alone = predictor(image, box)
+        np.testing.assert_allclose(poses.keypoints, alone.keypoints, atol=1e-3)
+        np.testing.assert_allclose(poses.boxes, alone.boxes)

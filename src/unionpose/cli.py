@@ -21,6 +21,7 @@ COMMANDS = (
     "val",
     "demo",
     "predict",
+    "serve",
     "export",
     "pseudolabel",
 )

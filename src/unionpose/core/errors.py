@@ -20,5 +20,9 @@ class DataError(ValueError):
         super().__init__(": ".join(where + [reason]))
 
 
+class ImageTooLargeError(DataError):
+    """An image over the pixel limit, refused from its header before decoding (a server answers 413, not 422)."""
+
+
 class MissingDependencyError(ImportError):
     """An optional dependency is not installed; the message says what to install (or what to use instead)."""

@@ -3,6 +3,7 @@
 EXIF orientation: `load_image` keeps the stored pixels, which is what annotation and detection files refer to (the
 dataset readers decode that way). `read_image` rotates a photo by its EXIF orientation tag by default, as photo viewers
 show it (checked: a 40x80 JPEG tagged "rotate 90" decodes as 80x40); `apply_exif=False` keeps the stored pixels.
+`decode_image_bytes` applies the same checks to bytes that never were a file (an upload to `unionpose serve`).
 """
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from unionpose.core.errors import DataError
+from unionpose.core.errors import DataError, ImageTooLargeError
 
 JPEG_START = b"\xff\xd8"
 JPEG_END = b"\xff\xd9"
@@ -34,10 +35,7 @@ def load_image(path: str | Path, expected_hw: tuple[int, int] | None = None, rec
     path = Path(path)
     data = _read(path, record)
     _check_complete(path, data[:HEADER_BYTES], data[-TAIL_BYTES:], record)
-    image = cv2.imdecode(np.frombuffer(data, dtype=np.uint8), DECODE_FLAGS)
-    if image is None:
-        raise DataError(path, record, FIELD, f"cannot decode the image ({len(data)} bytes; not an image OpenCV reads)")
-    image = _to_bgr_uint8(image, path, record)
+    image = _decode(data, path, record, apply_exif=False)
     _check_size(path, image.shape[:2], expected_hw, record)
     return image
 
@@ -71,20 +69,27 @@ def verify_image(path: str | Path, expected_hw: tuple[int, int] | None = None, r
 def read_image(path: str | Path, apply_exif: bool = True, max_pixels: int = MAX_PIXELS) -> np.ndarray:
     """BGR uint8 image; grayscale, alpha and 16-bit images are converted. Errors are `DataError`s naming the file."""
     path = Path(path)
-    height, width = verify_image(path)       # missing, empty or truncated files fail here, before decoding
-    if height * width > max_pixels:
-        raise DataError(path, None, "image", f"{width}x{height} is {height * width / 1e6:.0f} megapixels, over "
-                                             f"the limit of {max_pixels / 1e6:.0f} (downscale it first)")
+    size = verify_image(path)       # missing, empty or truncated files fail here, before decoding
+    _check_pixels(path, size, max_pixels)
     if not apply_exif:
         return load_image(path)
-    image = cv2.imdecode(np.fromfile(path, dtype=np.uint8), cv2.IMREAD_COLOR | cv2.IMREAD_ANYDEPTH)
-    if image is None:
-        raise DataError(path, None, "image", "cannot decode the image (not an image OpenCV reads)")
-    if image.dtype == np.uint16:
-        image = (image >> 8).astype(np.uint8)
-    if image.dtype != np.uint8:
-        raise DataError(path, None, "image", f"unsupported pixel type {image.dtype} (expected 8- or 16-bit)")
-    return image
+    return _decode(_read(path, None), path, None, apply_exif=True)
+
+
+def decode_image_bytes(data: bytes, name: str, apply_exif: bool = True, max_pixels: int = MAX_PIXELS) -> np.ndarray:
+    """Image bytes from outside the file system (an upload) -> BGR uint8, with the checks of `read_image`.
+
+    Only JPEG and PNG are taken: their size is read from the header, so an image over `max_pixels` is refused
+    (`ImageTooLargeError`) before a pixel is decoded, however small the bytes that claim it. Empty, truncated,
+    undecodable or other bytes are a `DataError`; `name` (the client's label, never opened) names them in messages.
+    """
+    _check_complete(name, data[:HEADER_BYTES], data[-TAIL_BYTES:], None)
+    size = _header_size(data)
+    if size is None:
+        raise DataError(name, None, FIELD, "not a JPEG or PNG image (the formats whose size is checked before "
+                                           "decoding)")
+    _check_pixels(name, size, max_pixels)
+    return _decode(data, name, None, apply_exif)
 
 
 def _read(path: Path, record: str | None) -> bytes:
@@ -96,7 +101,7 @@ def _read(path: Path, record: str | None) -> bytes:
         raise DataError(path, record, FIELD, f"cannot read the image file ({error.strerror})") from None
 
 
-def _check_complete(path: Path, head: bytes, tail: bytes, record: str | None) -> None:
+def _check_complete(path: str | Path, head: bytes, tail: bytes, record: str | None) -> None:
     if not head:
         raise DataError(path, record, FIELD, "the image file is empty")
     if head.startswith(JPEG_START) and tail.rfind(JPEG_END) < 0:
@@ -105,7 +110,23 @@ def _check_complete(path: Path, head: bytes, tail: bytes, record: str | None) ->
         raise DataError(path, record, FIELD, "truncated PNG: the file does not end with an IEND chunk")
 
 
-def _to_bgr_uint8(image: np.ndarray, path: Path, record: str | None) -> np.ndarray:
+def _check_pixels(path: str | Path, size: tuple[int, int], max_pixels: int) -> None:
+    height, width = size
+    if height * width > max_pixels:
+        raise ImageTooLargeError(path, None, FIELD, f"{width}x{height} is {height * width / 1e6:.0f} megapixels, "
+                                                    f"over the limit of {max_pixels / 1e6:.0f} (downscale it first)")
+
+
+def _decode(data: bytes, path: str | Path, record: str | None, apply_exif: bool) -> np.ndarray:
+    """Decode as BGR uint8, rotated by the EXIF orientation tag when `apply_exif`, else as stored."""
+    flags = cv2.IMREAD_COLOR | cv2.IMREAD_ANYDEPTH if apply_exif else DECODE_FLAGS
+    image = cv2.imdecode(np.frombuffer(data, dtype=np.uint8), flags)
+    if image is None:
+        raise DataError(path, record, FIELD, f"cannot decode the image ({len(data)} bytes; not an image OpenCV reads)")
+    return _to_bgr_uint8(image, path, record)
+
+
+def _to_bgr_uint8(image: np.ndarray, path: str | Path, record: str | None) -> np.ndarray:
     if image.dtype == np.uint16:
         image = (image >> 8).astype(np.uint8)
     elif image.dtype != np.uint8:

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Sequence
 
 import numpy as np
 
@@ -52,11 +52,32 @@ class Predictor:
     def __call__(self, image: np.ndarray, boxes: np.ndarray | None = None,
                  box_scores: np.ndarray | None = None) -> Poses:
         """Poses for `image` (H, W, 3) BGR uint8; `boxes` (N, 4) x, y, w, h in pixels, `box_scores` (N,)."""
+        return self.predict_many([(image, boxes, box_scores)])[0]
+
+    def predict_many(self, requests: Sequence[tuple[np.ndarray, np.ndarray | None, np.ndarray | None]]
+                     ) -> list[Poses]:
+        """Poses for several (image, boxes, box_scores) at once, as `__call__` gives them one by one.
+
+        The crops of all the images share the model calls (`batch_size` crops each), which is how a server answers
+        requests that arrive together with one model call.
+        """
+        boxed = [self._boxes(image, boxes, box_scores) for image, boxes, box_scores in requests]
+        predicted = self.runner.predict_many((image, boxes) for (image, _, _), (boxes, _) in zip(requests, boxed))
+        return [self._poses(keypoints, keypoint_scores, boxes, box_scores)
+                for (keypoints, keypoint_scores), (boxes, box_scores) in zip(predicted, boxed)]
+
+    def _boxes(self, image: np.ndarray, boxes: np.ndarray | None, box_scores: np.ndarray | None
+               ) -> tuple[np.ndarray, np.ndarray]:
+        """The given boxes, else the detector's, else the full frame; scores default to 1."""
         if boxes is None:
             boxes, box_scores = self.detector(image) if self.detector is not None else full_frame_box(image)
         boxes = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
         box_scores = np.ones(len(boxes)) if box_scores is None else np.asarray(box_scores, dtype=np.float64)
-        keypoints, keypoint_scores = self.runner.predict(image, boxes)
+        return boxes, box_scores
+
+    def _poses(self, keypoints: np.ndarray, keypoint_scores: np.ndarray, boxes: np.ndarray,
+               box_scores: np.ndarray) -> Poses:
+        """Person scores, then OKS-NMS over near-duplicates."""
         scores = instance_score(box_scores, keypoint_scores, self.keypoint_threshold)
         poses = Poses(keypoints, keypoint_scores, boxes, box_scores, scores, np.full(len(boxes), -1, np.int64))
         if len(poses) < 2 or self.nms_threshold >= 1:

@@ -43,7 +43,7 @@ class TopDownRunner:
     # --- the three steps ---------------------------------------------------------------------------------------
     def crop(self, image_bgr: np.ndarray, boxes_xywh: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Boxes (N, 4) -> normalised RGB crops (N, 3, H, W) float32 and crop->image affines (N, 2, 3)."""
-        boxes = _check_boxes(boxes_xywh)
+        boxes = check_boxes(boxes_xywh)
         width, height = self.input_size_wh
         crops = np.empty((len(boxes), 3, height, width), dtype=np.float32)
         to_image = np.empty((len(boxes), 2, 3), dtype=np.float64)
@@ -128,7 +128,7 @@ class TopDownRunner:
             yield self.to_image(keypoints, to_image), scores
 
 
-def _check_boxes(boxes_xywh: np.ndarray) -> np.ndarray:
+def check_boxes(boxes_xywh: np.ndarray) -> np.ndarray:
     """(N, 4) finite boxes with positive width and height, or a clear error naming the bad box."""
     boxes = np.asarray(boxes_xywh, dtype=np.float64)
     if boxes.size == 0:

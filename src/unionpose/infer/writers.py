@@ -46,6 +46,19 @@ def _flat(keypoints: np.ndarray, scores: np.ndarray) -> list[float]:
     return [round(float(v), 3) for v in triplets.reshape(-1)]
 
 
+def coco_records(image: int, poses: Poses) -> list[dict]:
+    """The COCO keypoint results of one image's people; public for callers that keep results in memory (a server)."""
+    records = []
+    for n in range(len(poses)):
+        record = {"image_id": image, "category_id": 1,
+                  "keypoints": _flat(poses.keypoints[n], poses.keypoint_scores[n]),
+                  "score": round(float(poses.scores[n]), 5)}
+        if poses.track_ids[n] >= 0:
+            record["track_id"] = int(poses.track_ids[n])
+        records.append(record)
+    return records
+
+
 class CocoResultsWriter:
     """A COCO keypoint results list (image_id, category_id, keypoints, score, plus track_id when tracked)."""
 
@@ -55,13 +68,7 @@ class CocoResultsWriter:
         path.with_name("skeleton.json").write_text(json.dumps(skeleton.to_dict(), indent=1))
 
     def write(self, frame: Frame, poses: Poses) -> None:
-        for n in range(len(poses)):
-            record = {"image_id": image_id(frame), "category_id": 1,
-                      "keypoints": _flat(poses.keypoints[n], poses.keypoint_scores[n]),
-                      "score": round(float(poses.scores[n]), 5)}
-            if poses.track_ids[n] >= 0:
-                record["track_id"] = int(poses.track_ids[n])
-            self.results.append(record)
+        self.results.extend(coco_records(image_id(frame), poses))
 
     def close(self) -> None:
         self.path.write_text(json.dumps(self.results, separators=(",", ":")))
@@ -75,23 +82,29 @@ def openpose_groups(skeleton: Skeleton) -> dict[str, list[int]]:
     return {"pose_keypoints_2d": [k for k in range(skeleton.num_keypoints) if k not in grouped], **groups}
 
 
+def openpose_document(poses: Poses, skeleton: Skeleton) -> dict:
+    """One frame's OpenPose JSON: each person's groups as flat x, y, c arrays, with the names of each group."""
+    groups = openpose_groups(skeleton)
+    people = []
+    for n in range(len(poses)):
+        person = {"person_id": [int(poses.track_ids[n])]}
+        for group, members in groups.items():
+            person[group] = _flat(poses.keypoints[n][members], poses.keypoint_scores[n][members])
+        people.append(person)
+    names = {group: [skeleton.names[k] for k in members] for group, members in groups.items()}
+    return {"version": 1.3, "keypoint_names": names, "people": people}
+
+
 class OpenPoseWriter:
     """One OpenPose-style `<frame>_keypoints.json` per frame in a folder (people with flat x, y, c arrays)."""
 
     def __init__(self, folder: Path, skeleton: Skeleton) -> None:
         self.folder = folder
+        self.skeleton = skeleton
         folder.mkdir(parents=True, exist_ok=True)
-        self.groups = openpose_groups(skeleton)
-        self.names = {group: [skeleton.names[k] for k in members] for group, members in self.groups.items()}
 
     def write(self, frame: Frame, poses: Poses) -> None:
-        people = []
-        for n in range(len(poses)):
-            person = {"person_id": [int(poses.track_ids[n])]}
-            for group, members in self.groups.items():
-                person[group] = _flat(poses.keypoints[n][members], poses.keypoint_scores[n][members])
-            people.append(person)
-        document = {"version": 1.3, "keypoint_names": self.names, "people": people}
+        document = openpose_document(poses, self.skeleton)
         (self.folder / f"{Path(frame.name).stem}_keypoints.json").write_text(json.dumps(document))
 
     def close(self) -> None:
