@@ -1,17 +1,22 @@
 """Starting from released weights: model files and toolbox checkpoints of another skeleton or input size (keypoint
-channels copied by name), backbone-only files, refusal of another model size."""
+channels copied by name), backbone-only files, refusal of another model size, the record in the run folder, and
+freezing the backbone for the first epochs (exact resume included)."""
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
+import yaml
 from conftest import REFERENCE, require
 from safetensors.torch import load_file, save_file
 
 from unionpose.cli import main
 from unionpose.core.simcc import resampled_bin_positions
+from unionpose.engine import latest_checkpoint, load_config, train
+from unionpose.engine.checkpoint import load_checkpoint
 from unionpose.models import (
     RTMPose, initialise_model, load_toolbox_model, read_backbone_file, read_toolbox_state_dict, save_backbone_file,
     save_model_file,
@@ -19,6 +24,7 @@ from unionpose.models import (
 from unionpose.models.initialise import KEYPOINT_TENSORS
 from unionpose.models.toolbox_weights import toolbox_key_map
 from unionpose.skeletons import canonical, get_skeleton, union
+from unionpose.synthetic import generate
 
 COCO, MPII = get_skeleton("coco17"), get_skeleton("mpii16")
 UNION = union(COCO, MPII)
@@ -283,3 +289,107 @@ def test_files_that_are_not_weights_are_clear_errors(tmp_path):
     save_file({"head.other.weight": torch.zeros(2)}, tmp_path / "other.safetensors")
     with pytest.raises(ValueError, match="neither an RTMPose checkpoint .* nor a CSPNeXt backbone"):
         initialise_model(fresh_union_model()[0], UNION, tmp_path / "other.safetensors")
+
+
+# --- training: init.json, never on resume, freeze_backbone_epochs ----------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def recipe(tmp_path_factory) -> Path:
+    """COCO-like people into the 21-point union at 64x64: 3 steps of 4 crops per epoch, no validation."""
+    folder = tmp_path_factory.mktemp("initialise")
+    generate(folder / "synthetic", num_train=10, num_val=1, seed=0)
+    config = {
+        "skeleton": {"union": ["coco17", "mpii16"]},
+        "model": {"size": "t", "input": [64, 64]},
+        "data": {"train": [{"name": "coco", "format": "coco", "annotations": "synthetic/coco17.json",
+                            "images": "synthetic/images"}],
+                 "mild_last_epochs": 0},
+        "train": {"epochs": 1, "batch_size": 4, "warmup_iters": 1, "workers": 0, "log_interval": 1, "ema": False,
+                  "checkpoint_interval": 1, "keep_checkpoints": 20, "tensorboard": False, "device": "cpu"},
+        "output": "run",
+    }
+    path = folder / "recipe.yaml"
+    path.write_text(yaml.safe_dump(config))
+    return path
+
+
+@pytest.fixture
+def one_thread():
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def test_training_run_records_its_init_and_resume_does_not_reapply_it(recipe, tmp_path, capsys, one_thread):
+    source = trained_like("t", 16, (96, 64))
+    init = save_model_file(tmp_path / "mpii_start.safetensors", source, MPII)
+    run = tmp_path / "run"
+    assert main(["train", str(recipe), f"output={run}", "--init", str(init)]) == 0
+    assert "init from" in capsys.readouterr().out
+    record = json.loads((run / "init.json").read_text())
+    assert record["source"] == str(init.resolve()) and record["kind"] == "UnionPose model file"
+    assert len(record["keypoints"]) == 16 and record["fresh_keypoints"][:1] == ["nose"]
+    assert sorted(record["resampled"]) == ["head.cls_y.weight", "head.token_embed.weight"]   # 96x64 -> 64x64
+    init = yaml.safe_load((run / "config.yaml").read_text())["model"]["init"]
+    assert init == str(Path(record["source"]))
+
+    Path(init).unlink()      # a resumed run takes its weights from the checkpoint, never from model.init again
+    with pytest.raises(ValueError, match=r"cannot resume .*train\.epochs"):
+        train(load_config(recipe, [f"output={run}", f"model.init={init}", "train.epochs=2"]), resume=True)
+    train(load_config(recipe, [f"output={run}", f"model.init={init}"]), resume=True)
+
+
+def test_init_skeleton_needs_init_and_is_passed_from_the_command_line(recipe):
+    with pytest.raises(ValueError, match="init_skeleton names the skeleton of the weights in init"):
+        load_config(recipe, ["model.init_skeleton=aic14"])
+    from unionpose.commands.train import init_overrides
+
+    config = load_config(recipe, init_overrides(Path("weights: odd.pth"), "aic14"))
+    assert config.model.init == str(Path("weights: odd.pth").resolve()) and config.model.init_skeleton == "aic14"
+    with pytest.raises(ValueError, match="freeze_backbone_epochs \\(3\\) is more than the epochs \\(1\\)"):
+        load_config(recipe, ["train.freeze_backbone_epochs=3"])
+
+
+def backbone_of(path: Path) -> dict[str, torch.Tensor]:
+    return {key: value for key, value in load_file(path).items() if key.startswith("backbone.")}
+
+
+def test_freeze_backbone_epochs_keeps_the_backbone_bit_identical_then_trains_it(recipe, tmp_path, one_thread):
+    start = save_backbone_file(tmp_path / "start.safetensors", trained_like("t", 1, (32, 32)))
+    expected = read_backbone_file(start).tensors
+    run = tmp_path / "frozen"
+    train(load_config(recipe, [f"output={run}", f"model.init={start}", "train.epochs=2",
+                               "train.freeze_backbone_epochs=1", "train.checkpoint_iters=1"]))
+    checkpoints = sorted((run / "checkpoints").iterdir())
+    assert len(checkpoints) == 6                           # 3 steps per epoch, one checkpoint each
+    for directory in checkpoints:
+        progress = load_checkpoint(directory).progress
+        backbone = backbone_of(directory / "model.safetensors")
+        frozen = progress.step <= 3                        # the first epoch's steps
+        same = [torch.equal(backbone[key], expected[key]) for key in expected]
+        assert all(same) if frozen else not all(same), (progress, sum(same))
+        head = load_file(directory / "model.safetensors")["head.cls_x.weight"]
+        assert not torch.equal(head, torch.zeros_like(head))
+
+
+@pytest.mark.slow
+def test_resume_in_a_frozen_and_in_an_unfrozen_epoch_matches_the_uninterrupted_run(recipe, tmp_path, one_thread):
+    start = save_backbone_file(tmp_path / "start.safetensors", trained_like("t", 1, (32, 32)))
+    settings = [f"model.init={start}", "train.epochs=2", "train.freeze_backbone_epochs=1",
+                "train.checkpoint_iters=1"]
+    reference = tmp_path / "reference"
+    train(load_config(recipe, [f"output={reference}", *settings]))
+    for step in (1, 4):                                    # mid epoch 1 (frozen) and mid epoch 2 (trained)
+        folder = reference / "checkpoints" / f"step_{step:08d}"
+        assert load_checkpoint(folder).progress.batch_in_epoch == 1
+        resumed = tmp_path / f"resumed_{step}"
+        train(load_config(recipe, [f"output={resumed}", *settings]), resume=folder)
+        expected, got = load_file(reference / "final.safetensors"), load_file(resumed / "final.safetensors")
+        different = [key for key in expected if not torch.equal(expected[key], got[key])]
+        assert not different, f"resumed at step {step}: {len(different)} tensors differ, e.g. {different[:3]}"
+        last = latest_checkpoint(reference).name          # optimiser moments (started at the release) and RNG
+        expected = load_file(reference / "checkpoints" / last / "state.safetensors")
+        got = load_file(resumed / "checkpoints" / last / "state.safetensors")
+        assert expected.keys() == got.keys() and all(torch.equal(expected[key], got[key]) for key in expected)
