@@ -81,6 +81,7 @@ def read_backbone_file(path: str | Path) -> BackboneFile:
                                      if key in tensors and tensors[key].shape != shape]))
                 if keys]
     if problems:
-        raise ValueError(f"{path}: tensors do not match the RTMPose-{size} backbone it declares: " + "; ".join(problems))
+        raise ValueError(f"{path}: tensors do not match the RTMPose-{size} backbone it declares: "
+                         + "; ".join(problems))
     extra = {key: value for key, value in metadata.items() if key not in _RESERVED}
     return BackboneFile(model_size=size, tensors=tensors, extra=extra)
