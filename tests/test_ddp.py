@@ -103,3 +103,20 @@ def test_consecutive_launches_shut_down_cleanly(recipe):
         result = launch(recipe, 2, f"output=launch{attempt}", "data.train.0.ratio=0.25")
         assert "abort" not in result.stderr.lower() and "terminate called" not in result.stderr, result.stderr[-2000:]
         assert (recipe.parent / f"launch{attempt}" / "final.safetensors").is_file()
+
+
+@pytest.mark.slow
+def test_two_gloo_processes_freeze_and_release_the_backbone_as_one(recipe):
+    """train.freeze_backbone_epochs under DDP: the trainer wraps the model again when the backbone is released, so
+    the second epoch's backbone gradients are all-reduced (a stale wrapper would leave the ranks apart)."""
+    settings = ["train.epochs=2", "train.freeze_backbone_epochs=1", "train.checkpoint_interval=1",
+                "train.keep_checkpoints=4"]
+    launch(recipe, 1, "output=frozen_single", *settings)
+    launch(recipe, 2, "output=frozen_double", *settings)
+    single, double = recipe.parent / "frozen_single", recipe.parent / "frozen_double"
+    first = load_file(double / "checkpoints" / "step_00000004" / "model.safetensors")     # end of epoch 1
+    final, expected = load_file(double / "final.safetensors"), load_file(single / "final.safetensors")
+    backbone = [key for key in final if key.startswith("backbone.") and key.endswith(".conv.weight")]
+    assert not any(torch.equal(first[key], final[key]) for key in backbone)      # released in epoch 2
+    for key in expected:
+        torch.testing.assert_close(final[key], expected[key], atol=1e-5, rtol=1e-5, msg=key)

@@ -29,7 +29,7 @@ WEIGHT_FILES = {"backbone": "backbone_t.safetensors",
                 "teacher_mpii": "teacher_mpii16.safetensors"}
 MANIFEST = "manifest.json"
 
-PRETRAIN_EPOCHS = 18
+PRETRAIN_EPOCHS = 19
 TEACHER_EPOCHS = 8
 
 
@@ -79,7 +79,7 @@ def weight_recipes(corpus: Path, runs: Path) -> dict[str, dict[str, Any]]:
                      "mild_last_epochs": 0},
             "train": {"epochs": epochs, "batch_size": 64 if name == "pretrain" else 32, "lr": 4e-3,
                       "lr_batch_size": 1024 if name != "pretrain" else 256, "warmup_iters": 200,
-                      "cosine_from_epoch": 12 if name == "pretrain" else 0, "ema": False, "seed": 21,
+                      "cosine_from_epoch": 13 if name == "pretrain" else 0, "ema": False, "seed": 21,
                       "workers": 1, "val_interval": 1, "validation": "datasets", "log_interval": 20,
                       "tensorboard": False},
             "output": str(runs / name),

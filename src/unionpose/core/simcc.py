@@ -30,6 +30,24 @@ def default_sigma(input_size_hw: tuple[int, int], split_ratio: float = SIMCC_SPL
     return tuple(float(5.66 * np.sqrt(length / 256.0) * split_ratio / SIMCC_SPLIT_RATIO) for length in (width, height))
 
 
+def resampled_bin_positions(source_length: int, source_ratio: float, target_length: int,
+                            target_ratio: float) -> np.ndarray:
+    """For each bin of a target axis, the fractional source bin that sits at the same place in the crop.
+
+    Both sides see the same box; the crop is resized between their sizes (bilinear with half-pixel centres, as
+    cv2.resize), so target pixel x_t and source pixel x_s see the same point when
+        x_s + 0.5 = (x_t + 0.5) * source_length / target_length,
+    and bin b sits at pixel b / ratio on either side. Positions are clamped to the source's bins. Reading source
+    values there by linear interpolation gives target values that keep meaning the same fraction of the crop: how a
+    teacher's logits are read at a student's bins, and how a classifier's rows move to another input size.
+    """
+    source_bins = int(round(source_length * source_ratio))
+    target_bins = int(round(target_length * target_ratio))
+    target_pixels = np.arange(target_bins, dtype=np.float64) / target_ratio
+    source_pixels = (target_pixels + 0.5) * (source_length / target_length) - 0.5
+    return np.clip(source_pixels * source_ratio, 0, source_bins - 1)
+
+
 @dataclass
 class SimCCTarget:
     """Training target for one crop: a Gaussian per keypoint and axis (peak 1, not normalised) and a weight."""

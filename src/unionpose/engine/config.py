@@ -26,7 +26,11 @@ class ModelConfig(Strict):
     size: Literal["t", "s", "m", "l"] = "s"
     input: tuple[PositiveInt, PositiveInt] = (256, 192)    # (height, width), multiples of 32
     sigma: tuple[float, float] | None = None    # SimCC Gaussian (x, y) in bins; None: the codec's default
-    init: str | None = None                     # a model file to start from (same size, skeleton and input)
+    # Weights of the same size to start from (models/initialise.py): a model file or a toolbox RTMPose checkpoint
+    # of any skeleton and input (keypoints matched by name), or a backbone alone (the toolbox's pretrained CSPNeXt,
+    # a UnionPose backbone file). Applied when a run starts, never on resume (the checkpoint holds the weights).
+    init: str | None = None
+    init_skeleton: str | None = None            # skeleton of a toolbox checkpoint in `init`; None: from its count
 
     @field_validator("input")
     @classmethod
@@ -34,6 +38,12 @@ class ModelConfig(Strict):
         if value[0] % 32 or value[1] % 32:
             raise ValueError(f"input (height, width) must be multiples of 32, got {list(value)}")
         return value
+
+    @model_validator(mode="after")
+    def _init_skeleton_needs_init(self) -> ModelConfig:
+        if self.init_skeleton and not self.init:
+            raise ValueError("init_skeleton names the skeleton of the weights in init; set init too")
+        return self
 
 
 class TrainConfig(Strict):
@@ -57,6 +67,7 @@ class TrainConfig(Strict):
     precision: Literal["fp32", "bf16", "fp16"] = "fp32"  # autocast on CUDA; fp16 adds a gradient scaler
     sync_bn: bool = True                        # SyncBatchNorm across processes (NCCL only)
     freeze_bn: bool = False                     # BatchNorm in eval mode: fixed statistics, e.g. for fine-tuning
+    freeze_backbone_epochs: int = Field(0, ge=0)   # first N epochs: backbone not updated, BatchNorm statistics fixed
     val_interval: int = Field(10, ge=0)         # epochs between validations (0: never; the last epoch always)
     validation: Literal["crops", "datasets"] = "crops"  # crops: loss and PCK@0.05 on GT-box crops (cheap);
                                                 # datasets: each val set's own metric (AP, PCKh), as `unionpose val`
@@ -70,6 +81,9 @@ class TrainConfig(Strict):
     def _check(self) -> TrainConfig:
         if self.cosine_from_epoch is not None and self.cosine_from_epoch > self.epochs:
             raise ValueError(f"cosine_from_epoch ({self.cosine_from_epoch}) is after the last epoch ({self.epochs})")
+        if self.freeze_backbone_epochs > self.epochs:
+            raise ValueError(f"freeze_backbone_epochs ({self.freeze_backbone_epochs}) is more than the epochs "
+                             f"({self.epochs})")
         return self
 
     @property
@@ -118,15 +132,18 @@ class Config(DataRecipe):
                              f"(got {', '.join(t.name for t in self.teachers)})")
         if self.stage2 is not None and self.model.init:
             raise ValueError("stage2: the student is built from stage2.stage1; drop model.init")
+        if self.stage2 is not None and self.train.freeze_backbone_epochs:
+            raise ValueError("stage2: the backbone stays frozen for the whole run; drop train.freeze_backbone_epochs")
         return self
 
     def resolve_paths(self, base: Path) -> Config:
-        """Dataset files, the init and stage-1 models and the teachers taken relative to `base` (the config's folder),
-        made absolute (`resolve_path`), so the recipe reads the same files wherever it is launched from. `output`
-        stays relative to the current folder."""
+        """Dataset files, the init weights (and a skeleton file for them), the stage-1 model and the teachers taken
+        relative to `base` (the config's folder), made absolute (`resolve_path`), so the recipe reads the same files
+        wherever it is launched from. `output` stays relative to the current folder."""
         recipe = super().resolve_paths(base)
         model = self.model.model_copy(update={"init": str(resolve_path(base, self.model.init))
-                                              if self.model.init else None})
+                                              if self.model.init else None,
+                                              "init_skeleton": _resolve_file(self.model.init_skeleton, base)})
         teachers = [t.model_copy(update={"path": resolve_path(base, t.path),
                                          "cache": resolve_path(base, t.cache) if t.cache else None,
                                          "skeleton": _resolve_file(t.skeleton, base)}) for t in self.teachers]

@@ -16,6 +16,7 @@ from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader
 from tqdm import tqdm
 
+from unionpose.core.atomic import atomic_path
 from unionpose.core.constants import IMAGE_MEAN_RGB, IMAGE_STD_RGB, SIMCC_SPLIT_RATIO
 from unionpose.core.model_description import ModelInfo
 from unionpose.core.simcc import SimCCCodec
@@ -26,7 +27,7 @@ from unionpose.distill.multi_teacher import DistillationObjective
 from unionpose.distill.objective import GroundTruthObjective
 from unionpose.distill.stage2 import HeadSelfDistillation, finalise_stage2, prepare_stage2_student
 from unionpose.engine.checkpoint import (
-    Progress, latest_checkpoint, load_checkpoint, load_weights, restore_checkpoint, save_checkpoint,
+    Progress, latest_checkpoint, load_checkpoint, restore_checkpoint, save_checkpoint,
 )
 from unionpose.engine.config import RESUMABLE_CHANGES, Config, config_differences, load_config, save_config
 from unionpose.engine.distributed import DistributedContext, barrier, init_distributed, shutdown_distributed
@@ -35,6 +36,7 @@ from unionpose.engine.logging import MetricsLog, format_terms, progress_bar
 from unionpose.engine.schedule import LearningRateSchedule
 from unionpose.engine.validation import CropValidator, DatasetValidator, Validator
 from unionpose.models import read_model_info, save_model_file
+from unionpose.models.initialise import initialise_model
 from unionpose.models.rtmpose import RTMPose
 from unionpose.skeletons import Skeleton
 from unionpose.teachers.base import StudentSpace
@@ -107,6 +109,8 @@ class Trainer:
         # Model, codec and data, all in the union skeleton.
         self.skeleton = config.build_skeleton()
         self.model = build_student(config, self.skeleton)
+        if config.model.init and checkpoint is None:      # a resumed run takes its weights from the checkpoint
+            self.initialise()
         self.codec = SimCCCodec(config.model.input, config.model.sigma)
         mixture = UnionMixture(config.data.train, self.skeleton)
         self.dataset = training_dataset(mixture, self.skeleton, self.codec, config)
@@ -137,10 +141,7 @@ class Trainer:
             self.progress = restore_checkpoint(checkpoint, model=self.model, skeleton=self.skeleton,
                                                optimizer=self.optimizer, objective=self.objective, ema=self.ema,
                                                scaler=self.scaler)
-        self.step_module: nn.Module = TrainStep(self.model, self.objective)
-        if context.distributed:
-            self.step_module = DistributedDataParallel(
-                self.step_module, device_ids=[device.index] if device.type == "cuda" else None)
+        self.step_module = self.wrap_step()
         self.schedule = LearningRateSchedule(
             settings.scaled_lr, epochs=settings.epochs, iters_per_epoch=self.sampler.batches_per_epoch,
             warmup_iters=settings.warmup_iters, warmup_ratio=settings.warmup_ratio,
@@ -151,6 +152,34 @@ class Trainer:
                                   tensorboard=settings.tensorboard)
             save_config(config, self.run_dir / "config.yaml")     # on resume: the settings it continues with
         self.last_validation: dict[str, float] = {}
+
+    def initialise(self) -> None:
+        """Load `model.init` into the fresh student; print what was loaded, mapped and left fresh, and keep that
+        record in the run folder as init.json."""
+        record = initialise_model(self.model, self.skeleton, self.config.model.init,
+                                  source_skeleton=self.config.model.init_skeleton)
+        if self.context.is_main:
+            tqdm.write(record.summary())
+            with atomic_path(self.run_dir / "init.json") as temporary:
+                temporary.write_text(record.to_json())
+
+    def wrap_step(self) -> nn.Module:
+        """The model and objective as one module, under DDP when distributed. DDP registers the parameters that
+        need gradients when it wraps them, so a change of that set (`set_backbone_frozen`) wraps them again."""
+        step = TrainStep(self.model, self.objective)
+        if not self.context.distributed:
+            return step
+        device = self.context.device
+        return DistributedDataParallel(step, device_ids=[device.index] if device.type == "cuda" else None)
+
+    def set_backbone_frozen(self, frozen: bool) -> None:
+        """Backbone parameters without gradients while frozen: AdamW then skips them (no update, no weight decay, no
+        moments: they start from zero when the backbone is released) and their backward is never computed."""
+        backbone = self.model.backbone
+        if all(parameter.requires_grad != frozen for parameter in backbone.parameters()):
+            return
+        backbone.requires_grad_(not frozen)
+        self.step_module = self.wrap_step()
 
     def fit(self) -> TrainResult:
         settings = self.config.train
@@ -181,7 +210,11 @@ class Trainer:
     def train_one_epoch(self, epoch: int, bar: tqdm) -> None:
         settings = self.config.train
         device = self.context.device
-        set_train_mode(self.model, freeze_bn=settings.freeze_bn, frozen_backbone=self.config.stage2 is not None)
+        # DWPose stage 2 freezes the backbone throughout, `freeze_backbone_epochs` for the first epochs only; from the
+        # epoch alone, so a resumed run freezes exactly where the uninterrupted one did.
+        frozen = self.config.stage2 is not None or epoch < settings.freeze_backbone_epochs
+        self.set_backbone_frozen(frozen)
+        set_train_mode(self.model, freeze_bn=settings.freeze_bn, frozen_backbone=frozen)
         self.objective.train()
         self.sampler.set_epoch(epoch, start_batch=self.progress.batch_in_epoch)
         autocast = partial(torch.autocast, device.type, dtype=PRECISIONS[settings.precision],
@@ -294,13 +327,10 @@ class Trainer:
 
 
 def build_student(config: Config, skeleton: Skeleton) -> RTMPose:
-    """The model to train: a fresh RTMPose (or `model.init`'s weights), or for DWPose stage 2 the stage-1 model's
-    backbone, frozen, under a fresh head."""
+    """The model to train: a fresh RTMPose (`Trainer.initialise` then loads `model.init` into it when a run starts),
+    or for DWPose stage 2 the stage-1 model's backbone, frozen, under a fresh head."""
     if config.stage2 is None:
-        model = RTMPose(config.model.size, skeleton.num_keypoints, config.model.input)
-        if config.model.init:
-            load_weights(config.model.init, model, skeleton)
-        return model
+        return RTMPose(config.model.size, skeleton.num_keypoints, config.model.input)
     stage1 = config.stage2.stage1
     info = read_model_info(stage1)
     if info.skeleton != skeleton or info.model_size != config.model.size or info.input_size != config.model.input:
@@ -371,7 +401,7 @@ def build_optimizer(modules: list[nn.Module], lr: float, weight_decay: float) ->
 
 def set_train_mode(model: nn.Module, freeze_bn: bool, frozen_backbone: bool = False) -> None:
     """Training mode; with `freeze_bn` the BatchNorm layers keep their statistics (eval mode) and are not updated;
-    a `frozen_backbone` (DWPose stage 2) stays in eval mode as a whole."""
+    a `frozen_backbone` (DWPose stage 2, the first `train.freeze_backbone_epochs`) stays in eval mode as a whole."""
     model.train()
     if frozen_backbone:
         model.backbone.eval()

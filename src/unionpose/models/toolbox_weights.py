@@ -10,6 +10,7 @@ from safetensors import SafetensorError, safe_open
 
 from unionpose.core.constants import SIMCC_SPLIT_RATIO
 from unionpose.core.model_description import MODEL_FILE
+from unionpose.models.cspnext import STEM_CHANNELS
 from unionpose.models.rtmpose import BACKBONE_STRIDE, MODEL_SIZES, RTMPose
 
 # Keys the toolbox saves that are not part of the network (the preprocessor's mean/std buffers).
@@ -136,11 +137,15 @@ def _listing(keys: list[str], limit: int = 12) -> str:
 
 
 def convert_toolbox_state_dict(state: dict[str, torch.Tensor], model: RTMPose,
-                               source: str | Path = "<state dict>") -> dict[str, torch.Tensor]:
+                               source: str | Path = "<state dict>", prefix: str = "") -> dict[str, torch.Tensor]:
     """The toolbox state dict renamed to `model`'s keys. Every key must map both ways and every shape must match;
-    otherwise a ValueError names `source` and lists the offending keys."""
-    ours_state = model.state_dict()
-    mapping = toolbox_key_map(model)
+    otherwise a ValueError names `source` and lists the offending keys.
+
+    With `prefix` (e.g. "backbone."), only the keys under it are converted, on both sides: the toolbox's pretrained
+    backbones come with another head, which the caller reports as ignored."""
+    ours_state = {key: value for key, value in model.state_dict().items() if key.startswith(prefix)}
+    mapping = {ours: theirs for ours, theirs in toolbox_key_map(model).items() if ours.startswith(prefix)}
+    state = {key: value for key, value in state.items() if key.startswith(prefix)}
     unmapped_ours = sorted(set(ours_state) - set(mapping))
     if unmapped_ours:  # a gap in the table above, not in the file
         raise ValueError(f"no toolbox name for our keys: {_listing(unmapped_ours)}")
@@ -158,8 +163,9 @@ def convert_toolbox_state_dict(state: dict[str, torch.Tensor], model: RTMPose,
     if mismatched:
         problems.append(f"shape mismatches: {_listing(mismatched)}")
     if problems:
-        raise ValueError(f"{source}: weights do not fit RTMPose-{model.size} with {model.num_keypoints} keypoints at "
-                         f"{model.input_size[0]}x{model.input_size[1]}: " + "; ".join(problems))
+        target = (f"RTMPose-{model.size} with {model.num_keypoints} keypoints at "
+                  f"{model.input_size[0]}x{model.input_size[1]}") if not prefix else f"RTMPose-{model.size} {prefix}*"
+        raise ValueError(f"{source}: weights do not fit {target}: " + "; ".join(problems))
     return {ours: state[theirs] for theirs, ours in theirs_to_ours.items()}
 
 
@@ -170,18 +176,27 @@ def infer_toolbox_architecture(state: dict[str, torch.Tensor], split_ratio: floa
     absent = [key for key in needed if key not in state]
     if absent:
         raise ValueError(f"{source}: not an RTMPose state dict (missing {', '.join(absent)})")
-    stem_width = state["backbone.stem.2.conv.weight"].shape[0]
-    sizes = [name for name, spec in MODEL_SIZES.items() if int(64 * spec.widen) == stem_width]
-    if not sizes:
-        raise ValueError(f"{source}: stem width {stem_width} matches no RTMPose size "
-                         f"({', '.join(f'{n}={int(64 * s.widen)}' for n, s in MODEL_SIZES.items())})")
+    size = infer_toolbox_size(state, source)
     height = state["head.cls_y.weight"].shape[0] / split_ratio
     width = state["head.cls_x.weight"].shape[0] / split_ratio
     if height != int(height) or width != int(width) or height % BACKBONE_STRIDE or width % BACKBONE_STRIDE:
         raise ValueError(f"{source}: SimCC bins {state['head.cls_y.weight'].shape[0]} (y) x "
                          f"{state['head.cls_x.weight'].shape[0]} (x) do not give an input size that is a multiple of "
                          f"{BACKBONE_STRIDE} at split ratio {split_ratio}")
-    return ToolboxArchitecture(sizes[0], int(state["head.final_layer.weight"].shape[0]), (int(height), int(width)))
+    return ToolboxArchitecture(size, int(state["head.final_layer.weight"].shape[0]), (int(height), int(width)))
+
+
+def infer_toolbox_size(state: dict[str, torch.Tensor], source: str | Path = "<state dict>") -> str:
+    """The zoo size of a toolbox CSPNeXt backbone (alone or in an RTMPose), from the width of its stem."""
+    stem = "backbone.stem.2.conv.weight"
+    if stem not in state:
+        raise ValueError(f"{source}: not a CSPNeXt backbone (no {stem})")
+    stem_width = state[stem].shape[0]
+    sizes = [name for name, spec in MODEL_SIZES.items() if int(STEM_CHANNELS * spec.widen) == stem_width]
+    if not sizes:
+        raise ValueError(f"{source}: stem width {stem_width} matches no RTMPose size "
+                         f"({', '.join(f'{n}={int(STEM_CHANNELS * s.widen)}' for n, s in MODEL_SIZES.items())})")
+    return sizes[0]
 
 
 def check_toolbox_architecture(arch: ToolboxArchitecture, *, size: str | None = None,

@@ -6,12 +6,15 @@ convention), antialiased when shrinking. The resize stretches the crop when the 
 region is the same. Under this resize, teacher pixel x_t and student pixel x_s see the same image point when
     x_t + 0.5 = (x_s + 0.5) * W_teacher / W_student        (and likewise in y),
 and a SimCC bin b sits at pixel b / split_ratio on either side. The teacher's logits are read at the teacher bin
-that each student bin sees, by linear interpolation along the bin axis (clamped at the ends).
+that each student bin sees, by linear interpolation along the bin axis (clamped at the ends;
+`unionpose.core.simcc.resampled_bin_positions`).
 """
 from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
+
+from unionpose.core.simcc import resampled_bin_positions
 
 
 def renormalise(images: torch.Tensor, mean_from: tuple[float, ...], std_from: tuple[float, ...],
@@ -32,11 +35,6 @@ def resize_crops(images: torch.Tensor, size_hw: tuple[int, int]) -> torch.Tensor
     return F.interpolate(images, size=tuple(size_hw), mode="bilinear", align_corners=False, antialias=True)
 
 
-def student_to_teacher_pixels(x_student: torch.Tensor, student_length: int, teacher_length: int) -> torch.Tensor:
-    """Where a student crop pixel coordinate lands in the resized teacher crop (one axis)."""
-    return (x_student + 0.5) * (teacher_length / student_length) - 0.5
-
-
 class BinResampler:
     """Reads a teacher's SimCC logits (..., teacher bins) at the student's bins along one axis."""
 
@@ -45,9 +43,8 @@ class BinResampler:
         self.teacher_bins = int(round(teacher_length * teacher_ratio))
         self.student_bins = int(round(student_length * student_ratio))
         self.identity = teacher_length == student_length and teacher_ratio == student_ratio
-        student_pixels = torch.arange(self.student_bins, dtype=torch.float64) / student_ratio
-        position = student_to_teacher_pixels(student_pixels, student_length, teacher_length) * teacher_ratio
-        position = position.clamp(0, self.teacher_bins - 1)
+        position = torch.from_numpy(resampled_bin_positions(teacher_length, teacher_ratio, student_length,
+                                                            student_ratio))
         self.lower = position.floor().long().clamp(max=self.teacher_bins - 1)
         self.upper = (self.lower + 1).clamp(max=self.teacher_bins - 1)
         self.fraction = (position - self.lower).float()
