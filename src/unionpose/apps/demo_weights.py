@@ -134,7 +134,7 @@ def save_half_precision(source: Path, target: Path, *, backbone_only: bool = Fal
     import torch
 
     from unionpose.models import load_model_file
-    from unionpose.models.initialise import save_backbone_file
+    from unionpose.models.backbone_file import save_backbone_file
     from unionpose.models.model_file import save_model_file
 
     model, info = load_model_file(source)
