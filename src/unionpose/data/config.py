@@ -10,18 +10,19 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import ConfigDict, Field, ValidationError, field_validator
 
+from unionpose.core.config_schema import ConfigModel
 from unionpose.core.errors import DataError
 from unionpose.data.augment import AugmentConfig
 from unionpose.data.sources import DatasetSource, resolve_path
 from unionpose.skeletons import Skeleton, get_skeleton, union
 
 
-class UnionOf(BaseModel):
+class UnionOf(ConfigModel):
     """`skeleton: {union: [coco17, mpii16]}`: the union of named skeletons, in this order."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(frozen=True)
 
     union: list[str] = Field(min_length=1)
 
@@ -29,10 +30,8 @@ class UnionOf(BaseModel):
 SkeletonSpec = str | UnionOf
 
 
-class DataConfig(BaseModel):
+class DataConfig(ConfigModel):
     """The `data:` section: training and validation datasets, and how training crops are augmented."""
-
-    model_config = ConfigDict(extra="forbid")
 
     train: list[DatasetSource] = []
     val: list[DatasetSource] = []
@@ -49,7 +48,7 @@ class DataConfig(BaseModel):
         return sources
 
 
-class DataRecipe(BaseModel):
+class DataRecipe(ConfigModel):
     """The union skeleton (None: the union of the training sets' skeletons) and the datasets of a recipe."""
 
     model_config = ConfigDict(extra="ignore")    # the other sections belong to the training schema

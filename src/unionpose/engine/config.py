@@ -5,8 +5,9 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from unionpose.core.config_schema import ConfigModel
 from unionpose.data.config import DataConfig, DataRecipe
 from unionpose.data.sources import resolve_path
 from unionpose.distill.multi_teacher import LossSpec
@@ -16,10 +17,9 @@ from unionpose.teachers.spec import TeacherSpec
 PositiveInt = Annotated[int, Field(ge=1)]
 
 
-class Strict(BaseModel):
-    """Every config section: unknown keys are errors (a typo must not be ignored), values are checked."""
-
-    model_config = ConfigDict(extra="forbid")
+class Strict(ConfigModel):
+    """Every config section: unknown keys are errors (a typo must not be ignored), values are checked (no infinities,
+    no booleans for numbers: `ConfigModel`)."""
 
 
 class ModelConfig(Strict):
@@ -192,6 +192,9 @@ def apply_override(data: dict[str, Any], override: str) -> None:
     if isinstance(node, list):
         node[_list_index(last, node, key, override)] = value
     elif isinstance(node, dict):
+        if isinstance(node.get(last), dict) and isinstance(value, dict):   # every other key would silently go
+            raise ValueError(f"override {override!r} replaces the whole section {key.strip()}; set its keys one by "
+                             f"one instead ({key.strip()}.name=value)")
         node[last] = value
     else:
         raise ValueError(f"override {override!r}: {'.'.join(parts[:-1])} is a value, not a section")
