@@ -16,6 +16,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser("convert", help=HELP)
     parser.add_argument("checkpoint", type=Path, help="toolbox state dict: .safetensors or a released .pth")
     parser.add_argument("--out", type=Path, required=True, help="the UnionPose model file to write (.safetensors)")
+    parser.add_argument("--overwrite", action="store_true", help="replace an existing output file")
     parser.add_argument("--size", choices=list(MODEL_SIZES), help="expected size (checked against the weights)")
     parser.add_argument("--keypoints", type=int, metavar="K", help="expected keypoint count (checked)")
     parser.add_argument("--input", type=parse_input_size, metavar="HxW", help="expected input size (checked)")
@@ -29,12 +30,14 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from unionpose import __version__
+    from unionpose.core.output_paths import check_output_file
     from unionpose.models import (
         RTMPose, check_toolbox_architecture, convert_toolbox_state_dict, infer_toolbox_architecture,
         read_toolbox_state_dict, save_model_file,
     )
     from unionpose.skeletons import get_skeleton
 
+    check_output_file(args.out, overwrite=args.overwrite, inputs=[args.checkpoint])
     state = read_toolbox_state_dict(args.checkpoint)
     arch = infer_toolbox_architecture(state, args.split_ratio, source=args.checkpoint)
     check_toolbox_architecture(arch, size=args.size, num_keypoints=args.keypoints, input_size=args.input,

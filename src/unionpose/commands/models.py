@@ -14,6 +14,17 @@ def parse_input_size(text: str) -> tuple[int, int]:
     return int(parts[0]), int(parts[1])
 
 
+def positive_int(text: str) -> int:
+    """An integer of at least 1, for counts and limits given on the command line."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a number of at least 1, got {value}")
+    return value
+
+
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser("models", help=HELP)
     parser.add_argument("--keypoints", type=int, default=17, metavar="K", help="number of keypoints (default 17)")

@@ -3,9 +3,10 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from pathlib import Path
 
-from unionpose.commands.models import parse_input_size
+from unionpose.commands.models import parse_input_size, positive_int
 
 HELP = "predict poses in images, a folder, a glob, a video or webcam:N"
 
@@ -14,12 +15,19 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     from unionpose.infer.detector import LAYOUTS
     from unionpose.infer.writers import FORMATS
 
+    from unionpose.core.images import MAX_PIXELS
+
     parser = subparsers.add_parser("predict", help=HELP)
-    parser.add_argument("source", help="an image, a folder of images, a quoted glob, a video file, or webcam:N")
+    parser.add_argument("source", nargs="+",
+                        help="an image, a folder of images, a quoted glob, a video file, or webcam:N; or several "
+                             "images, folders and globs (outputs mirror their paths relative to their common folder)")
     parser.add_argument("--model", type=Path, required=True,
                         help="a UnionPose model file (.safetensors) or an ONNX model (our export, or the public "
                              "RTMPose layout with --skeleton)")
-    parser.add_argument("--out", type=Path, default=Path("predictions"), help="output folder (default predictions)")
+    parser.add_argument("--out", type=Path, default=Path("predictions"),
+                        help="output folder, new or empty (default predictions)")
+    parser.add_argument("--overwrite", action="store_true",
+                        help="write into a used output folder, replacing the outputs of an earlier run there")
     parser.add_argument("--formats", default="draw,jsonl",
                         help=f"comma-separated outputs among {','.join(FORMATS)}, or 'all' (default draw,jsonl)")
     boxes = parser.add_argument_group("person boxes (default: the full frame)")
@@ -51,6 +59,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     video.add_argument("--max-frames", type=int, help="stop after this many frames")
     parser.add_argument("--threshold", type=float, default=0.3, help="keypoint score to draw a point (default 0.3)")
     parser.add_argument("--ignore-exif", action="store_true", help="keep images as stored, ignoring EXIF rotation")
+    parser.add_argument("--max-image-pixels", type=positive_int, default=MAX_PIXELS, metavar="N",
+                        help=f"refuse images larger than this, from their header (default {MAX_PIXELS})")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     parser.set_defaults(func=run)
 
@@ -64,7 +74,8 @@ def run(args: argparse.Namespace) -> int:
     from unionpose.infer.writers import FORMATS
 
     formats = list(FORMATS) if args.formats == "all" else [f.strip() for f in args.formats.split(",") if f.strip()]
-    source = open_source(args.source, apply_exif=not (args.ignore_exif or args.boxes), max_frames=args.max_frames)
+    source = open_source(args.source, apply_exif=not (args.ignore_exif or args.boxes), max_frames=args.max_frames,
+                         max_pixels=args.max_image_pixels)
     boxes_for = None
     if args.boxes:
         if source.kind != "images":
@@ -74,11 +85,18 @@ def run(args: argparse.Namespace) -> int:
     predictor = Predictor.from_file(args.model, flip_test=args.flip_test, batch_size=args.batch_size,
                                     detector=detector, skeleton=args.skeleton, input_size=args.input,
                                     device=args.device, nms_threshold=args.nms)
+    inputs = [path for path in (args.model, args.boxes, args.boxes_images, args.detector) if path is not None]
     summary = predict_source(predictor, source, args.out, formats, boxes_for, args.detect_every, args.track,
                              args.track_metric, args.smooth, args.threshold, progress=not args.quiet,
-                             description=args.source)
+                             description=" ".join(args.source), overwrite=args.overwrite, inputs=inputs)
     print(json.dumps({key: summary[key] for key in ("frames", "people", "frames_per_second")}),
           f"-> {args.out}")
     for skipped in summary["skipped"]:
         print(f"skipped {skipped['name']}: {skipped['reason']}")
+    if summary["frames"] == 0 and not summary["interrupted"]:
+        skipped = summary["skipped"]
+        first = f"; first: {skipped[0]['name']}: {skipped[0]['reason']}" if skipped else ""
+        print(f"unionpose predict: error: nothing was processed: {len(skipped)} input(s) skipped{first}",
+              file=sys.stderr)
+        return 1
     return 0

@@ -39,7 +39,12 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from unionpose.apps.pseudolabel import PseudoLabelConfig, pseudolabel
+    from unionpose.core.output_paths import check_output_file
 
+    # An existing labels file is how a run resumes; it must only never be one of the run's inputs.
+    inputs = [path for path in (args.source, args.boxes, args.boxes_images, args.detector)
+              if path is not None and Path(path).is_file()]
+    check_output_file(args.out, overwrite=True, inputs=inputs)
     config = PseudoLabelConfig(
         source=args.source, out=args.out, experts=args.experts, boxes=args.boxes, boxes_images=args.boxes_images,
         box_threshold=args.box_threshold, detector=args.detector, detector_layout=args.detector_layout,
@@ -53,4 +58,8 @@ def run(args: argparse.Namespace) -> int:
     print(json.dumps(summary), f"-> {summary['out']} (images relative to {summary['images_root']})")
     for item in unreadable:
         print(f"unreadable {item['name']}: {item['reason']}")
+    if summary["images"] and summary["unreadable"] == summary["images"]:
+        print(f"unionpose pseudolabel: error: nothing was labelled: all {summary['images']} image(s) unreadable",
+              file=sys.stderr)
+        return 1
     return 0

@@ -8,6 +8,7 @@ from typing import Sequence
 import cv2
 import numpy as np
 
+from unionpose.core.atomic import write_image_atomic
 from unionpose.core.draw import draw_pose
 from unionpose.core.images import MAX_PIXELS, load_image
 from unionpose.core.transforms import box_to_center_scale, get_warp_matrix, transform_points, warp_image
@@ -120,8 +121,5 @@ def draw_worst_grid(cases: Sequence[WorstCase], skeleton: Skeleton, path: str | 
     for i, tile in enumerate(tiles):
         row, column = divmod(i, columns)
         grid[row * tile_height:(row + 1) * tile_height, column * tile_width:(column + 1) * tile_width] = tile
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    if not cv2.imwrite(str(path), grid):
-        raise OSError(f"could not write {path}")
+    path = write_image_atomic(path, grid)
     return path
