@@ -7,6 +7,8 @@ the main process learns of it.
 """
 from __future__ import annotations
 
+import sys
+
 import torch
 from tqdm import tqdm
 
@@ -29,7 +31,7 @@ class SkippedImages:
         for index in batch["skipped_image"].tolist():
             if index >= 0 and index not in self.instances:
                 self.instances.add(index)
-                tqdm.write(f"skipped (on_error: skip): {self._reason(index)}")
+                tqdm.write(f"skipped (on_error: skip): {self._reason(index)}", file=sys.stderr)
 
     def _reason(self, index: int) -> str:
         instance = self.mixture[index]
