@@ -22,7 +22,7 @@ def check_finite_loss(terms: dict[str, torch.Tensor], step: int, run_dir: Path) 
     """Raise `TrainingDivergedError` when `terms["loss"]` is not finite (one device sync per step, as before)."""
     if torch.isfinite(terms["loss"]):
         return
-    values = ", ".join(f"{name} {float(value):.4g}" for name, value in terms.items())
+    values = ", ".join(f"{name} {float(value.detach()):.4g}" for name, value in terms.items())
     good = last_finite_checkpoint(run_dir)
     resume = (f"the last good checkpoint is {good} (--resume continues from there)" if good is not None
               else "no checkpoint with finite weights was written before it")
