@@ -8,7 +8,7 @@ HELP = "export a model file to ONNX and check it against PyTorch"
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
-    from unionpose.export.onnx import OPSET
+    from unionpose.export.onnx import MAX_OPSET, MIN_OPSET, OPSET
 
     parser = subparsers.add_parser("export", help=HELP)
     parser.add_argument("--model", type=Path, required=True, help="the UnionPose model file (.safetensors)")
@@ -18,7 +18,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
                              "instead of the SimCC logits simcc_x, simcc_y")
     parser.add_argument("--out", type=Path, help="output path (default: the model file with .onnx); never the model")
     parser.add_argument("--overwrite", action="store_true", help="replace an existing output file")
-    parser.add_argument("--opset", type=int, default=OPSET, help=f"ONNX opset (default {OPSET})")
+    parser.add_argument("--opset", type=int, default=OPSET, choices=range(MIN_OPSET, MAX_OPSET + 1), metavar="N",
+                        help=f"ONNX opset, {MIN_OPSET} to {MAX_OPSET} (default {OPSET})")
     parser.add_argument("--no-check", action="store_true", help="skip the PyTorch/ONNXRuntime parity check")
     parser.set_defaults(func=run)
 

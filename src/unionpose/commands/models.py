@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import math
 
 HELP = "the RTMPose sizes t/s/m/l: parameters, GFLOPs, published COCO AP"
 
@@ -22,6 +23,17 @@ def positive_int(text: str) -> int:
         raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
     if value < 1:
         raise argparse.ArgumentTypeError(f"expected a number of at least 1, got {value}")
+    return value
+
+
+def finite_float(text: str) -> float:
+    """A finite number, for thresholds given on the command line (`nan` would silently disable a comparison)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"expected a finite number, got {text!r}")
     return value
 
 

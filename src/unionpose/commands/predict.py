@@ -6,7 +6,7 @@ import json
 import sys
 from pathlib import Path
 
-from unionpose.commands.models import parse_input_size, positive_int
+from unionpose.commands.models import finite_float, parse_input_size, positive_int
 
 HELP = "predict poses in images, a folder, a glob, a video or webcam:N"
 
@@ -37,7 +37,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     boxes.add_argument("--boxes-images", type=Path, metavar="GT_JSON",
                        help="a COCO file whose 'images' table pairs detection image ids with file names "
                             "(default: COCO file names, 000000000785.jpg = id 785)")
-    boxes.add_argument("--box-threshold", type=float, default=0.3, help="minimum detection score (default 0.3)")
+    boxes.add_argument("--box-threshold", type=finite_float, default=0.3, help="minimum detection score (default 0.3)")
     boxes.add_argument("--detector", type=Path, help="an ONNX person detector (see --detector-layout)")
     boxes.add_argument("--detector-layout", choices=LAYOUTS, default="rtmdet",
                        help="input/output layout of the detector export (default rtmdet)")
@@ -45,19 +45,19 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
                        help="run the detector every N video frames; between, boxes follow the poses (default 1)")
     model = parser.add_argument_group("model")
     model.add_argument("--flip-test", action="store_true", help="average with the mirrored crop (2x the compute)")
-    model.add_argument("--batch-size", type=int, default=32, help="crops per model call (default 32)")
+    model.add_argument("--batch-size", type=positive_int, default=32, help="crops per model call (default 32)")
     model.add_argument("--device", default="cpu", help="cpu or cuda (default cpu)")
     model.add_argument("--skeleton", help="skeleton of an ONNX model without UnionPose metadata (e.g. coco17)")
     model.add_argument("--input", type=parse_input_size, metavar="HxW",
                        help="input size of such an ONNX model when its graph does not fix it")
-    model.add_argument("--nms", type=float, default=0.9, help="OKS-NMS threshold for duplicates (1 = off, default 0.9)")
+    model.add_argument("--nms", type=finite_float, default=0.9, help="OKS-NMS threshold for duplicates (1 = off, default 0.9)")
     video = parser.add_argument_group("video")
     video.add_argument("--track", action=argparse.BooleanOptionalAction, default=None,
                        help="give people stable track ids (default: on for videos)")
     video.add_argument("--track-metric", choices=("oks", "iou"), default="oks", help="tracking similarity (oks)")
     video.add_argument("--smooth", action="store_true", help="One-Euro smoothing of each track's keypoints")
-    video.add_argument("--max-frames", type=int, help="stop after this many frames")
-    parser.add_argument("--threshold", type=float, default=0.3, help="keypoint score to draw a point (default 0.3)")
+    video.add_argument("--max-frames", type=positive_int, help="stop after this many frames")
+    parser.add_argument("--threshold", type=finite_float, default=0.3, help="keypoint score to draw a point (default 0.3)")
     parser.add_argument("--ignore-exif", action="store_true", help="keep images as stored, ignoring EXIF rotation")
     parser.add_argument("--max-image-pixels", type=positive_int, default=MAX_PIXELS, metavar="N",
                         help=f"refuse images larger than this, from their header (default {MAX_PIXELS})")
@@ -96,7 +96,7 @@ def run(args: argparse.Namespace) -> int:
     if summary["frames"] == 0 and not summary["interrupted"]:
         skipped = summary["skipped"]
         first = f"; first: {skipped[0]['name']}: {skipped[0]['reason']}" if skipped else ""
-        print(f"unionpose predict: error: nothing was processed: {len(skipped)} input(s) skipped{first}",
-              file=sys.stderr)
+        print(f"unionpose predict: error: nothing was processed from {' '.join(args.source)}: {len(skipped)} "
+              f"input(s) skipped{first}", file=sys.stderr)
         return 1
     return 0

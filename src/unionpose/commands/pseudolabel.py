@@ -6,6 +6,8 @@ import json
 import sys
 from pathlib import Path
 
+from unionpose.commands.models import finite_float
+
 HELP = "label images or video frames with part experts (needs the 'experts' extra)"
 
 
@@ -25,7 +27,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     boxes.add_argument("--boxes", type=Path, help="COCO detection results or a COCO ground-truth file (images only)")
     boxes.add_argument("--boxes-images", type=Path, metavar="GT_JSON",
                        help="a COCO file whose 'images' table pairs detection image ids with file names")
-    boxes.add_argument("--box-threshold", type=float, default=0.3, help="minimum detection score (default 0.3)")
+    boxes.add_argument("--box-threshold", type=finite_float, default=0.3, help="minimum detection score (default 0.3)")
     boxes.add_argument("--detector", type=Path, help="an ONNX person detector")
     boxes.add_argument("--detector-layout", choices=LAYOUTS, default="rtmdet",
                        help="input/output layout of the detector export (default rtmdet)")

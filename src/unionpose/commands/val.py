@@ -5,6 +5,8 @@ import argparse
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from unionpose.commands.models import positive_int
+
 if TYPE_CHECKING:
     from unionpose.eval.evaluation import EvaluationResult
 
@@ -35,7 +37,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
                              "per model when several are given); a new or empty folder")
     parser.add_argument("--overwrite", action="store_true",
                         help="write into a used --out folder, replacing same-named files")
-    parser.add_argument("--batch-size", type=int, default=32, help="crops per forward pass (default 32)")
+    parser.add_argument("--batch-size", type=positive_int, default=32, help="crops per forward pass (default 32)")
     parser.add_argument("--device", default="cpu", help="cpu or cuda (default cpu)")
     parser.add_argument("--skeleton", metavar="NAME",
                         help="skeleton of an ONNX model without UnionPose metadata (default: the config's skeleton)")

@@ -95,10 +95,10 @@ def load_data_config(path: str | Path) -> DataRecipe:
     the field. A data-only file holding just `data: {val: [...]}` is a recipe too."""
     path = Path(path)
     try:
-        raw = yaml.safe_load(path.read_text())
+        raw = yaml.safe_load(path.read_bytes())
     except FileNotFoundError:
         raise DataError(path, None, None, "config file not found") from None
-    except yaml.YAMLError as error:
+    except (yaml.YAMLError, UnicodeDecodeError) as error:
         raise DataError(path, None, None, f"not valid YAML: {error}") from None
     if not isinstance(raw, dict) or "data" not in raw:
         raise DataError(path, None, "data", "a recipe needs a 'data' section with 'train' and/or 'val' lists")

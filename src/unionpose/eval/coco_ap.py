@@ -225,8 +225,8 @@ def read_ground_truth(path: str | Path) -> dict:
     if not path.is_file():
         raise FileNotFoundError(f"ground-truth file not found: {path}")
     try:
-        gt = json.loads(path.read_text())
-    except json.JSONDecodeError as error:
+        gt = json.loads(path.read_bytes())
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
         raise GroundTruthError(f"{path}: not valid JSON: {error}") from None
     validate_ground_truth(gt, str(path))
     return gt

@@ -99,8 +99,8 @@ def read_results(path: str | Path) -> list[dict]:
     if not path.is_file():
         raise FileNotFoundError(f"results file not found: {path}")
     try:
-        data = json.loads(path.read_text())
-    except json.JSONDecodeError as error:
+        data = json.loads(path.read_bytes())
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
         raise ResultsError(f"{path}: not valid JSON: {error}") from None
     if not isinstance(data, list):
         raise ResultsError(f"{path}: a COCO results file is a list of records, got a {type(data).__name__}")
