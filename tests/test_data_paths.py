@@ -76,5 +76,5 @@ def test_predict_fails_when_nothing_could_be_processed(tmp_path, capsys):
                  "--quiet"]) == 1
     captured = capsys.readouterr()
     assert "skipped a.jpg:" in captured.out and "skipped b.png:" in captured.out
-    assert "nothing was processed: 2 input(s) skipped; first: a.jpg:" in captured.err
+    assert f"nothing was processed from {tmp_path / 'in'}: 2 input(s) skipped; first: a.jpg:" in captured.err
     assert json.loads((tmp_path / "out" / "summary.json").read_text())["frames"] == 0
