@@ -329,9 +329,9 @@ def _annotation_cases() -> None:
                 target.write_bytes(variables)
             else:
                 savemat(target, variables(records(shared)))
-            return _data_stats(inputs, {"format": "mpii", "annotations": str(shared.fixtures / "mpii/mpii_annotations.json"),
-                                        "images": str(inputs / "images"), "head_boxes": str(target)}), \
-                (target.name, *expected)
+            entry = {"format": "mpii", "annotations": str(shared.fixtures / "mpii/mpii_annotations.json"),
+                     "images": str(inputs / "images"), "head_boxes": str(target)}
+            return _data_stats(inputs, entry), (target.name, *expected)
 
         case("annotations", f"mpii_mat_{mutation_name}", build)
 

@@ -12,10 +12,9 @@ HELP = "predict poses in images, a folder, a glob, a video or webcam:N"
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
+    from unionpose.core.images import MAX_PIXELS
     from unionpose.infer.detector import LAYOUTS
     from unionpose.infer.writers import FORMATS
-
-    from unionpose.core.images import MAX_PIXELS
 
     parser = subparsers.add_parser("predict", help=HELP)
     parser.add_argument("source", nargs="+",
@@ -50,14 +49,16 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     model.add_argument("--skeleton", help="skeleton of an ONNX model without UnionPose metadata (e.g. coco17)")
     model.add_argument("--input", type=parse_input_size, metavar="HxW",
                        help="input size of such an ONNX model when its graph does not fix it")
-    model.add_argument("--nms", type=finite_float, default=0.9, help="OKS-NMS threshold for duplicates (1 = off, default 0.9)")
+    model.add_argument("--nms", type=finite_float, default=0.9,
+                       help="OKS-NMS threshold for duplicates (1 = off, default 0.9)")
     video = parser.add_argument_group("video")
     video.add_argument("--track", action=argparse.BooleanOptionalAction, default=None,
                        help="give people stable track ids (default: on for videos)")
     video.add_argument("--track-metric", choices=("oks", "iou"), default="oks", help="tracking similarity (oks)")
     video.add_argument("--smooth", action="store_true", help="One-Euro smoothing of each track's keypoints")
     video.add_argument("--max-frames", type=positive_int, help="stop after this many frames")
-    parser.add_argument("--threshold", type=finite_float, default=0.3, help="keypoint score to draw a point (default 0.3)")
+    parser.add_argument("--threshold", type=finite_float, default=0.3,
+                        help="keypoint score to draw a point (default 0.3)")
     parser.add_argument("--ignore-exif", action="store_true", help="keep images as stored, ignoring EXIF rotation")
     parser.add_argument("--max-image-pixels", type=positive_int, default=MAX_PIXELS, metavar="N",
                         help=f"refuse images larger than this, from their header (default {MAX_PIXELS})")

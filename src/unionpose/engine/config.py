@@ -7,6 +7,7 @@ from typing import Annotated, Any, Literal
 import yaml
 from pydantic import ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from unionpose.core.atomic import write_text_atomic
 from unionpose.core.config_schema import ConfigModel
 from unionpose.data.config import DataConfig, DataRecipe
 from unionpose.data.sources import resolve_path
@@ -202,10 +203,7 @@ def apply_override(data: dict[str, Any], override: str) -> None:
 
 def save_config(config: Config, path: str | Path) -> Path:
     """The resolved config (defaults filled in) as YAML: it reproduces the run with `unionpose train`."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(yaml.safe_dump(config.model_dump(mode="json"), sort_keys=False))
-    return path
+    return write_text_atomic(path, yaml.safe_dump(config.model_dump(mode="json"), sort_keys=False))
 
 
 def config_differences(old: Config, new: Config) -> list[str]:

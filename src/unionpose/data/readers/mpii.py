@@ -49,8 +49,9 @@ def read_mpii(annotations: str | Path, images: str | Path, skeleton: str | Skele
                              f"skeleton {skeleton.name!r} is another")
         official = read_ground_truth_mat(head_boxes)
         if len(official.head_boxes) != len(data):
-            raise DataError(head_boxes, None, "headboxes_src", f"{len(official.head_boxes)} people, but "
-                                                               f"{annotations} lists {len(data)}: the files do not pair")
+            raise DataError(head_boxes, None, "headboxes_src",
+                            f"{len(official.head_boxes)} people, but {annotations} lists {len(data)}: the files do "
+                            "not pair")
     image_ids: dict[str, int] = {}
     instances = []
     for i, entry in enumerate(data):
