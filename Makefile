@@ -1,8 +1,8 @@
 # UnionPose: `make demo` runs the main job, `make test` runs the tests. Both set everything up first.
 # torch is installed first, pinned (a plain `torch` would pull a multi-GB CUDA build); override with TORCH_SPEC,
 # e.g. `make test TORCH_SPEC="torch==2.13.0+cu128 --index-url ..."` on a GPU machine. Then the package with its
-# `train` and `serve` extras (the base install is the torch-free runtime; training, export, `unionpose serve` and the
-# tests need them).
+# `train`, `serve` and `mpii` extras (the base install is the torch-free runtime; training, export, `unionpose
+# serve` and the tests need them; `mpii` is SciPy, for MPII's official .mat evaluation files).
 PYTHON ?= python3
 VENV ?= .venv
 TORCH_SPEC ?= torch==2.13.0
@@ -16,7 +16,7 @@ $(STAMP): pyproject.toml Makefile
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q $(TORCH_SPEC)
-	$(BIN)/python -m pip install -q -e ".[train,serve,dev]"
+	$(BIN)/python -m pip install -q -e ".[train,serve,mpii,dev]"
 	touch $(STAMP)
 
 setup: $(STAMP)

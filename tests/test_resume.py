@@ -226,3 +226,30 @@ def test_resumed_metrics_drop_later_and_torn_lines(tmp_path):
     log.close()
     steps = [json.loads(line)["step"] for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
     assert steps == [4, 6]
+
+
+def test_resume_falls_back_to_the_newest_intact_checkpoint(tmp_path, capsys):
+    """Finding 6 of issue 14: the newest checkpoint damaged, `--resume` continues from the previous intact one, says
+    which it skipped and why, and sets the damaged one aside; the resumed run ends where an intact one would."""
+    from reliability_support import synthetic_data, tiny_recipe
+
+    recipe = tiny_recipe(tmp_path / "recipe.yaml", synthetic_data(tmp_path / "data"), tmp_path / "run", epochs=2,
+                         keep_checkpoints=3)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        train(load_config(recipe))                                  # checkpoints at steps 3 and 6
+        newest = latest_checkpoint(tmp_path / "run")
+        assert newest.name == "step_00000006"
+        state = newest / "state.safetensors"
+        state.write_bytes(state.read_bytes()[:100])
+        capsys.readouterr()
+        result = train(load_config(recipe), resume=True)
+    finally:
+        torch.set_num_threads(threads)
+    error = capsys.readouterr().err
+    assert f"skipped damaged checkpoint {newest} (moved to damaged-step_00000006)" in error
+    assert "state.safetensors: corrupted or truncated" in error
+    assert f"resuming from {newest.with_name('step_00000003')}, the newest intact checkpoint" in error
+    assert result.steps == 6 and latest_checkpoint(tmp_path / "run").name == "step_00000006"
+    assert (tmp_path / "run" / "checkpoints" / "damaged-step_00000006").is_dir()     # kept for a look, not deleted

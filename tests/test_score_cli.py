@@ -26,6 +26,7 @@ WHOLEBODY_PARTS = ("keypoints", "foot_kpts", "face_kpts", "lefthand_kpts", "righ
 
 def _score(tmp_path, *args: str) -> tuple[int, dict | None]:
     out = tmp_path / "score.json"
+    out.unlink(missing_ok=True)        # --json refuses to replace an existing file (issue 14): each call writes anew
     code = main(["score", *args, "--json", str(out)])
     return code, json.loads(out.read_text()) if out.exists() else None
 

@@ -78,8 +78,11 @@ def test_mpii_boxes_hold_the_annotated_joints_of_real_people():
 
 
 def test_clip_box():
+    # Clipped to the pixel centres [0, W-1] x [0, H-1], the one convention of the readers, box files and detector
+    # (docs/conventions.md). This test asserted [0, W] before the conventions were unified (issue 14): the far edge
+    # of the second box now stops at pixel 639 / 479, not at 640 / 480.
     np.testing.assert_allclose(clip_box([-10, 5, 50, 30], 640, 480), [0, 5, 40, 30])
-    np.testing.assert_allclose(clip_box([600, 470, 100, 100], 640, 480), [600, 470, 40, 10])
+    np.testing.assert_allclose(clip_box([600, 470, 100, 100], 640, 480), [600, 470, 39, 9])
     np.testing.assert_allclose(clip_box([700, 10, 20, 20], 640, 480)[2], 0)   # fully outside: zero width
 
 

@@ -20,6 +20,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--backbone-only", action="store_true",
                         help="write only the backbone (`backbone.*` keys; any other head is dropped) as a backbone "
                              "file for model.init, e.g. from the toolbox's pretrained cspnext-*_udp-aic-coco .pth")
+    parser.add_argument("--overwrite", action="store_true", help="replace an existing output file")
     parser.add_argument("--size", choices=list(MODEL_SIZES), help="expected size (checked against the weights)")
     parser.add_argument("--keypoints", type=int, metavar="K", help="expected keypoint count (checked)")
     parser.add_argument("--input", type=parse_input_size, metavar="HxW", help="expected input size (checked)")
@@ -33,12 +34,14 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from unionpose import __version__
+    from unionpose.core.output_paths import check_output_file
     from unionpose.models import (
         RTMPose, check_toolbox_architecture, convert_toolbox_state_dict, infer_toolbox_architecture,
         read_toolbox_state_dict, save_model_file,
     )
     from unionpose.skeletons import get_skeleton
 
+    check_output_file(args.out, overwrite=args.overwrite, inputs=[args.checkpoint])
     state = read_toolbox_state_dict(args.checkpoint)
     if args.backbone_only:
         return _convert_backbone(args, state)

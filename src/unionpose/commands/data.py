@@ -5,6 +5,8 @@ import argparse
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from unionpose.commands.models import positive_int
+
 if TYPE_CHECKING:
     from unionpose.data.mixture import UnionMixture
 
@@ -24,8 +26,23 @@ def _add_stats(actions: argparse._SubParsersAction) -> None:
     stats.add_argument("config", type=Path, help="YAML recipe with `skeleton` and `data.train` / `data.val`")
     stats.add_argument("--split", choices=("train", "val", "all"), default="all", help="which split (default all)")
     stats.add_argument("--verify-images", action="store_true",
-                       help="also check every image file (exists, not truncated, size as annotated)")
+                       help="also check every image file's header (exists, not truncated, size as annotated, "
+                            "within the pixel limit)")
+    _add_pixel_limit(stats)
     stats.set_defaults(func=run_stats)
+
+
+def _add_pixel_limit(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--max-image-pixels", type=positive_int, metavar="N",
+                        help="refuse images larger than this, from their header (default: each dataset's "
+                             "max_image_pixels)")
+
+
+def _with_pixel_limit(sources: list, max_pixels: int | None) -> list:
+    """The datasets with `--max-image-pixels` in place of their own limit, when given."""
+    if max_pixels is None:
+        return sources
+    return [source.model_copy(update={"max_image_pixels": max_pixels}) for source in sources]
 
 
 def run_stats(args: argparse.Namespace) -> int:
@@ -35,7 +52,7 @@ def run_stats(args: argparse.Namespace) -> int:
     config = load_data_config(args.config)
     splits = ("train", "val") if args.split == "all" else (args.split,)
     for split in splits:
-        sources = getattr(config.data, split)
+        sources = _with_pixel_limit(getattr(config.data, split), args.max_image_pixels)
         if not sources:
             continue
         mixture = UnionMixture(sources, config.skeleton, verify_images=args.verify_images)
@@ -46,7 +63,8 @@ def run_stats(args: argparse.Namespace) -> int:
 def _add_show(actions: argparse._SubParsersAction) -> None:
     show = actions.add_parser("show", help="write augmented crops with their keypoint targets drawn, and a sheet")
     show.add_argument("config", type=Path, help="YAML recipe with `skeleton` and `data.train` / `data.val`")
-    show.add_argument("--out", type=Path, required=True, help="folder for the PNGs")
+    show.add_argument("--out", type=Path, required=True, help="folder for the PNGs, new or empty")
+    show.add_argument("--overwrite", action="store_true", help="write into a used --out folder")
     show.add_argument("--count", type=int, default=8, help="how many crops (default 8), from each dataset in turn")
     show.add_argument("--split", choices=("train", "val"), default="train",
                       help="train: augmented as in training (default); val: plain crops, as evaluation sees them")
@@ -54,19 +72,22 @@ def _add_show(actions: argparse._SubParsersAction) -> None:
     show.add_argument("--mild", action="store_true", help="RTMPose's milder augmentation of the last epochs")
     show.add_argument("--input", type=int, nargs=2, default=(256, 192), metavar=("H", "W"),
                       help="model input size (default 256 192)")
+    _add_pixel_limit(show)
     show.set_defaults(func=run_show)
 
 
 def run_show(args: argparse.Namespace) -> int:
+    from unionpose.core.output_paths import check_output_folder
     from unionpose.data.augment import AugmentConfig
     from unionpose.data.config import load_data_config
     from unionpose.data.mixture import UnionMixture
     from unionpose.data.preview import write_previews
 
     config = load_data_config(args.config)
-    sources = getattr(config.data, args.split)
+    sources = _with_pixel_limit(getattr(config.data, args.split), args.max_image_pixels)
     if not sources:
         raise ValueError(f"{args.config}: data.{args.split} lists no datasets")
+    check_output_folder(args.out, overwrite=args.overwrite, inputs=[args.config])
     augment = AugmentConfig(enabled=args.split == "train")
     if args.mild:
         augment = augment.mild()

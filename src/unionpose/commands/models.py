@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import math
 
 HELP = "the RTMPose sizes t/s/m/l: parameters, GFLOPs, published COCO AP"
 
@@ -12,6 +13,28 @@ def parse_input_size(text: str) -> tuple[int, int]:
     if len(parts) != 2 or not all(p.strip().isdigit() for p in parts):
         raise argparse.ArgumentTypeError(f"input size must be HEIGHTxWIDTH, e.g. 256x192, got {text!r}")
     return int(parts[0]), int(parts[1])
+
+
+def positive_int(text: str) -> int:
+    """An integer of at least 1, for counts and limits given on the command line."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a number of at least 1, got {value}")
+    return value
+
+
+def finite_float(text: str) -> float:
+    """A finite number, for thresholds given on the command line (`nan` would silently disable a comparison)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"expected a finite number, got {text!r}")
+    return value
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:

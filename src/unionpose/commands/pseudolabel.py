@@ -6,6 +6,8 @@ import json
 import sys
 from pathlib import Path
 
+from unionpose.commands.models import finite_float
+
 HELP = "label images or video frames with part experts (needs the 'experts' extra)"
 
 
@@ -25,7 +27,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     boxes.add_argument("--boxes", type=Path, help="COCO detection results or a COCO ground-truth file (images only)")
     boxes.add_argument("--boxes-images", type=Path, metavar="GT_JSON",
                        help="a COCO file whose 'images' table pairs detection image ids with file names")
-    boxes.add_argument("--box-threshold", type=float, default=0.3, help="minimum detection score (default 0.3)")
+    boxes.add_argument("--box-threshold", type=finite_float, default=0.3, help="minimum detection score (default 0.3)")
     boxes.add_argument("--detector", type=Path, help="an ONNX person detector")
     boxes.add_argument("--detector-layout", choices=LAYOUTS, default="rtmdet",
                        help="input/output layout of the detector export (default rtmdet)")
@@ -39,7 +41,12 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from unionpose.apps.pseudolabel import PseudoLabelConfig, pseudolabel
+    from unionpose.core.output_paths import check_output_file
 
+    # An existing labels file is how a run resumes; it must only never be one of the run's inputs.
+    inputs = [path for path in (args.source, args.boxes, args.boxes_images, args.detector)
+              if path is not None and Path(path).is_file()]
+    check_output_file(args.out, overwrite=True, inputs=inputs)
     config = PseudoLabelConfig(
         source=args.source, out=args.out, experts=args.experts, boxes=args.boxes, boxes_images=args.boxes_images,
         box_threshold=args.box_threshold, detector=args.detector, detector_layout=args.detector_layout,
@@ -53,4 +60,8 @@ def run(args: argparse.Namespace) -> int:
     print(json.dumps(summary), f"-> {summary['out']} (images relative to {summary['images_root']})")
     for item in unreadable:
         print(f"unreadable {item['name']}: {item['reason']}")
+    if summary["images"] and summary["unreadable"] == summary["images"]:
+        print(f"unionpose pseudolabel: error: nothing was labelled: all {summary['images']} image(s) unreadable",
+              file=sys.stderr)
+        return 1
     return 0

@@ -18,12 +18,14 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     show = verbs.add_parser("show", help="one skeleton as a table (index, name, flip partner, sigma, part)")
     show.add_argument("name", help="preset name, YAML file, or A+B for a union")
     show.add_argument("--draw", type=Path, metavar="PNG", help="also draw the template figure with labelled points")
+    show.add_argument("--overwrite", action="store_true", help="replace an existing --draw file")
     show.set_defaults(func=run_show)
     combine = verbs.add_parser("union", help="the union of several skeletons and each one's mapping into it")
     combine.add_argument("names", nargs="+", help="preset names or YAML files, in order")
     combine.add_argument("--out", type=Path, metavar="YAML", help="write the union as a skeleton YAML file")
     combine.add_argument("--name", help="name of the union (default: A+B+...)")
     combine.add_argument("--draw", type=Path, metavar="PNG", help="draw the union's template figure")
+    combine.add_argument("--overwrite", action="store_true", help="replace existing --out / --draw files")
     combine.set_defaults(func=run_union)
 
 
@@ -47,20 +49,28 @@ def format_skeleton_table(skeleton: Skeleton) -> str:
     return "\n".join(rows)
 
 
-def _draw(skeleton: Skeleton, path: Path) -> None:
-    import cv2
+def _check_outputs(args: argparse.Namespace, names: list[str]) -> None:
+    """The --out / --draw files may be written: new (or --overwrite), and none of the skeleton files read."""
+    from unionpose.core.output_paths import check_output_file
 
+    inputs = [name for name in names if Path(name).is_file()]
+    for path in (getattr(args, "out", None), args.draw):
+        if path is not None:
+            check_output_file(path, overwrite=args.overwrite, inputs=inputs)
+
+
+def _draw(skeleton: Skeleton, path: Path) -> None:
+    from unionpose.core.atomic import write_image_atomic
     from unionpose.core.draw import draw_skeleton_template
 
-    path.parent.mkdir(parents=True, exist_ok=True)
-    if not cv2.imwrite(str(path), draw_skeleton_template(skeleton)):
-        raise ValueError(f"could not write the drawing to {path} (use a .png or .jpg name)")
+    write_image_atomic(path, draw_skeleton_template(skeleton))
     print(f"drawing written to {path}")
 
 
 def run_show(args: argparse.Namespace) -> int:
     from unionpose.skeletons import get_skeleton
 
+    _check_outputs(args, [args.name])
     skeleton = get_skeleton(args.name)
     print(format_skeleton_table(skeleton))
     if args.draw:
@@ -69,8 +79,10 @@ def run_show(args: argparse.Namespace) -> int:
 
 
 def run_union(args: argparse.Namespace) -> int:
+    from unionpose.core.atomic import write_text_atomic
     from unionpose.skeletons import get_skeleton, keypoint_mapping, union
 
+    _check_outputs(args, args.names)
     sources = [get_skeleton(n) for n in args.names]
     combined = union(*sources, name=args.name)
     print(format_skeleton_table(combined))
@@ -81,8 +93,7 @@ def run_union(args: argparse.Namespace) -> int:
         print("  " + ",".join(str(int(i)) for i in forward))
         print(f"  lacks: {', '.join(mapping.missing) or 'nothing'}")
     if args.out:
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(combined.to_yaml())
+        write_text_atomic(args.out, combined.to_yaml())
         print(f"\nunion written to {args.out}")
     if args.draw:
         _draw(combined, args.draw)

@@ -10,7 +10,9 @@ HELP = "generate the synthetic people data set (COCO + MPII format)"
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser("synth", help=HELP)
-    parser.add_argument("--out", type=Path, required=True, help="output folder (images/ and the JSON files)")
+    parser.add_argument("--out", type=Path, required=True,
+                        help="output folder (images/ and the JSON files), new or empty")
+    parser.add_argument("--overwrite", action="store_true", help="write into a used --out folder")
     parser.add_argument("--train", type=int, required=True, metavar="N",
                         help="train images: the first half labelled as COCO-17, the second half as MPII-16")
     parser.add_argument("--val", type=int, required=True, metavar="M", help="validation images (all 21 points)")
@@ -22,8 +24,10 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from unionpose.core.output_paths import check_output_folder
     from unionpose.synthetic import PRESETS, generate
 
+    check_output_folder(args.out, overwrite=args.overwrite)
     start = time.perf_counter()
     meta = generate(args.out, args.train, args.val, args.seed, workers=args.workers, params=PRESETS[args.preset],
                     progress=True)

@@ -36,7 +36,8 @@ def run(args: argparse.Namespace) -> int:
     if os.environ.get("RANK", "0") == "0":        # under torchrun, rank 0 reports
         summary = {"run_dir": str(result.run_dir), "final_model": str(result.final_model),
                    "best_model": str(result.best_model) if result.best_model else None,
-                   "best_metric": result.best_metric, "validation": result.validation, "steps": result.steps}
+                   "best_metric": result.best_metric, "validation": result.validation, "steps": result.steps,
+                   "skipped_images": result.skipped_images}
         print(json.dumps(summary, indent=1))
     return 0
 

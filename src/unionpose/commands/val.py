@@ -5,6 +5,8 @@ import argparse
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from unionpose.commands.models import positive_int
+
 if TYPE_CHECKING:
     from unionpose.eval.evaluation import EvaluationResult
 
@@ -32,8 +34,10 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
                              "(e.g. all 21 points on Halpe, thorax from the shoulders)")
     parser.add_argument("--out", type=Path, metavar="DIR",
                         help="write predictions, metrics.json, tables and a Markdown report here (one sub-folder "
-                             "per model when several are given)")
-    parser.add_argument("--batch-size", type=int, default=32, help="crops per forward pass (default 32)")
+                             "per model when several are given); a new or empty folder")
+    parser.add_argument("--overwrite", action="store_true",
+                        help="write into a used --out folder, replacing same-named files")
+    parser.add_argument("--batch-size", type=positive_int, default=32, help="crops per forward pass (default 32)")
     parser.add_argument("--device", default="cpu", help="cpu or cuda (default cpu)")
     parser.add_argument("--skeleton", metavar="NAME",
                         help="skeleton of an ONNX model without UnionPose metadata (default: the config's skeleton)")
@@ -43,10 +47,14 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from unionpose.core.atomic import write_text_atomic
+    from unionpose.core.output_paths import check_output_folder
     from unionpose.data.config import build_skeleton, load_val_datasets
     from unionpose.eval.evaluate import evaluate_model
     from unionpose.eval.summary import format_details, format_summary
 
+    if args.out is not None:
+        check_output_folder(args.out, overwrite=args.overwrite, inputs=[*args.model, args.data])
     datasets, skeleton_spec = load_val_datasets(args.data)
     names = [source.name for source in datasets]
     skeleton = args.skeleton or (build_skeleton(skeleton_spec, datasets) if skeleton_spec is not None else None)
@@ -68,7 +76,7 @@ def run(args: argparse.Namespace) -> int:
     summary = format_summary(evaluations, args.points)
     print(summary)
     if args.out is not None and len(args.model) > 1:
-        (args.out / "summary.txt").write_text(summary + "\n")
+        write_text_atomic(args.out / "summary.txt", summary + "\n")
     return 0
 
 

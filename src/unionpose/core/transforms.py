@@ -48,13 +48,15 @@ def mpii_center_scale_to_box(center: np.ndarray, scale: float) -> np.ndarray:
 
 
 def clip_box(box_xywh: np.ndarray, image_width: int, image_height: int) -> np.ndarray:
-    """Clip a box (x, y, w, h) to the image; COCO boxes use pixel-edge coordinates, so the image spans [0, W] x [0, H].
+    """Clip a box (x, y, w, h) to the image, whose pixel centres span [0, W - 1] x [0, H - 1].
 
-    A box fully outside the image comes back with zero width or height (the reader drops such degenerate boxes).
+    The one clipping rule of UnionPose (docs/conventions.md, "Top-down crops"): the reference toolbox's dataset
+    readers clip this way, so annotation boxes, box files and detector boxes all do. A box fully outside the image
+    comes back with zero width or height (the readers drop such degenerate boxes).
     """
     x, y, w, h = (float(v) for v in np.asarray(box_xywh, dtype=np.float64).reshape(4))
-    x1, x2 = np.clip([x, x + w], 0.0, float(image_width))
-    y1, y2 = np.clip([y, y + h], 0.0, float(image_height))
+    x1, x2 = np.clip([x, x + w], 0.0, float(image_width) - 1.0)
+    y1, y2 = np.clip([y, y + h], 0.0, float(image_height) - 1.0)
     return np.array([x1, y1, x2 - x1, y2 - y1], dtype=np.float64)
 
 

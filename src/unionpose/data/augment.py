@@ -6,8 +6,9 @@ from typing import Annotated
 
 import cv2
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import Field, model_validator
 
+from unionpose.core.config_schema import ConfigModel
 from unionpose.core.constants import BOX_PADDING
 from unionpose.core.transforms import (
     box_to_center_scale,
@@ -20,11 +21,9 @@ from unionpose.core.transforms import (
 Probability = Annotated[float, Field(ge=0.0, le=1.0)]
 
 
-class AugmentConfig(BaseModel):
+class AugmentConfig(ConfigModel):
     """Augmentation settings; defaults are RTMPose's COCO recipe (docs/conventions.md); `enabled=False` for
     validation."""
-
-    model_config = ConfigDict(extra="forbid")
 
     enabled: bool = True
     box_padding: float = Field(BOX_PADDING, gt=0.0)         # box -> crop padding; used with augmentation off as well

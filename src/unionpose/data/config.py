@@ -10,18 +10,19 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import ConfigDict, Field, ValidationError, field_validator
 
+from unionpose.core.config_schema import ConfigModel
 from unionpose.core.errors import DataError
 from unionpose.data.augment import AugmentConfig
 from unionpose.data.sources import DatasetSource, resolve_path
 from unionpose.skeletons import Skeleton, get_skeleton, union
 
 
-class UnionOf(BaseModel):
+class UnionOf(ConfigModel):
     """`skeleton: {union: [coco17, mpii16]}`: the union of named skeletons, in this order."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(frozen=True)
 
     union: list[str] = Field(min_length=1)
 
@@ -29,10 +30,8 @@ class UnionOf(BaseModel):
 SkeletonSpec = str | UnionOf
 
 
-class DataConfig(BaseModel):
+class DataConfig(ConfigModel):
     """The `data:` section: training and validation datasets, and how training crops are augmented."""
-
-    model_config = ConfigDict(extra="forbid")
 
     train: list[DatasetSource] = []
     val: list[DatasetSource] = []
@@ -49,7 +48,7 @@ class DataConfig(BaseModel):
         return sources
 
 
-class DataRecipe(BaseModel):
+class DataRecipe(ConfigModel):
     """The union skeleton (None: the union of the training sets' skeletons) and the datasets of a recipe."""
 
     model_config = ConfigDict(extra="ignore")    # the other sections belong to the training schema
@@ -96,10 +95,10 @@ def load_data_config(path: str | Path) -> DataRecipe:
     the field. A data-only file holding just `data: {val: [...]}` is a recipe too."""
     path = Path(path)
     try:
-        raw = yaml.safe_load(path.read_text())
+        raw = yaml.safe_load(path.read_bytes())
     except FileNotFoundError:
         raise DataError(path, None, None, "config file not found") from None
-    except yaml.YAMLError as error:
+    except (yaml.YAMLError, UnicodeDecodeError) as error:
         raise DataError(path, None, None, f"not valid YAML: {error}") from None
     if not isinstance(raw, dict) or "data" not in raw:
         raise DataError(path, None, "data", "a recipe needs a 'data' section with 'train' and/or 'val' lists")

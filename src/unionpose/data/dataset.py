@@ -8,16 +8,21 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset, Sampler
 
-from unionpose.core.images import load_image
+from unionpose.core.errors import DataError
+from unionpose.core.images import MAX_PIXELS, load_image
 from unionpose.core.simcc import SimCCCodec
 from unionpose.core.transforms import normalise
 from unionpose.data.augment import TopDownAugmenter, sample_rng
 from unionpose.data.instance import Instance
+from unionpose.data.mixture import UnionMixture
 from unionpose.skeletons import Skeleton
 
 # A key names one sample of one epoch: (epoch, position in the epoch's order, instance index). The augmentation is
 # drawn from (seed, epoch, position) alone, so any worker, any process and a resumed run all see the same crop.
 SampleKey = tuple[int, int, int]
+
+# How many other people of the same dataset an item tries, under on_error: skip, when its image cannot be read.
+MAX_SUBSTITUTES = 16
 
 # Canonical-name fragments of the points below the waist, for the half-body augmentation; everything else is upper.
 LOWER_BODY_WORDS = ("hip", "pelvis", "knee", "ankle", "heel", "toe", "foot")
@@ -40,6 +45,12 @@ class TopDownDataset(Dataset):
     An item is fetched by a `SampleKey` (training, from `EpochBatchSampler`) or by a plain instance index (evaluation,
     where augmentation is off and nothing is random). From epoch `mild_from_epoch` on, `mild_augmenter` is used
     (RTMPose's gentler last epochs).
+
+    Images pass the image gate with their dataset's `max_image_pixels` when `instances` is a `UnionMixture`. An image
+    that cannot be read (damaged or replaced since the run checked it) stops the run with a `DataError`, unless its
+    dataset says `on_error: skip`: then the item is another person of that dataset, drawn from the sample's own seed
+    (so a resumed run draws the same), and `skipped_image` names the instance left out (-1 when none was), which the
+    trainer counts and reports. The batch keeps its size, so every process of a torchrun job steps together.
     """
 
     def __init__(
@@ -62,6 +73,10 @@ class TopDownDataset(Dataset):
         # Default: the order of first appearance, which is the source order of a UnionMixture.
         self.dataset_names = list(dataset_names) or list(dict.fromkeys(instance.dataset for instance in instances))
         self._dataset_index = {name: i for i, name in enumerate(self.dataset_names)}
+        entries = instances.datasets if isinstance(instances, UnionMixture) else []
+        self.max_pixels = {entry.source.name: entry.source.max_image_pixels for entry in entries}
+        self.substitutes = {entry.source.name: (entry.start, entry.stop) for entry in entries
+                            if entry.source.on_error == "skip"}
         if augmenter.input_size_hw != codec.input_size_hw:
             raise ValueError(f"augmenter crops {augmenter.input_size_hw} but the codec encodes {codec.input_size_hw}")
 
@@ -70,12 +85,12 @@ class TopDownDataset(Dataset):
 
     def __getitem__(self, key: int | SampleKey) -> dict[str, torch.Tensor]:
         epoch, position, index = (0, int(key), int(key)) if isinstance(key, (int, np.integer)) else key
+        image, used = self._image(index, epoch, position)
+        skipped, index = (index if used != index else -1), used
         instance = self.instances[index]
         augmenter = self.augmenter
         if self.mild_augmenter is not None and self.mild_from_epoch is not None and epoch >= self.mild_from_epoch:
             augmenter = self.mild_augmenter
-        record = f"instance {index} (dataset {instance.dataset!r}, annotation id {instance.ann_id})"
-        image = cv2.cvtColor(load_image(instance.image, instance.image_size, record), cv2.COLOR_BGR2RGB)
         rng = sample_rng(self.seed, epoch, position) if augmenter.config.enabled else None
         crop = augmenter(image, instance.box, instance.keypoints, instance.visible, instance.annotated, rng)
         target = self.codec.encode(crop.keypoints, crop.visible, crop.annotated)
@@ -97,7 +112,28 @@ class TopDownDataset(Dataset):
             "dataset_index": torch.tensor(self._dataset_index.get(instance.dataset, -1)),
             "instance_index": torch.tensor(index),
             "flipped": torch.tensor(crop.flipped),
+            "skipped_image": torch.tensor(skipped),
         }
+
+    def _image(self, index: int, epoch: int, position: int) -> tuple[np.ndarray, int]:
+        """The RGB image of instance `index`, or under on_error: skip that of a substitute, and whose it is."""
+        draws = np.random.default_rng((self.seed, epoch, position, MAX_SUBSTITUTES))
+        first_error = None
+        for _ in range(MAX_SUBSTITUTES + 1):
+            instance = self.instances[index]
+            record = f"instance {index} (dataset {instance.dataset!r}, annotation id {instance.ann_id})"
+            try:
+                image = load_image(instance.image, instance.image_size, record,
+                                   self.max_pixels.get(instance.dataset, MAX_PIXELS))
+                return cv2.cvtColor(image, cv2.COLOR_BGR2RGB), index
+            except DataError as error:
+                if instance.dataset not in self.substitutes:
+                    raise
+                first_error = first_error or error
+                index = int(draws.integers(*self.substitutes[instance.dataset]))
+        raise DataError(first_error.file, first_error.record, first_error.field,
+                        f"{first_error.reason}; and {MAX_SUBSTITUTES} other images of its dataset drawn in its place "
+                        "could not be read either")
 
 
 class EpochBatchSampler(Sampler[list[SampleKey]]):

@@ -27,6 +27,8 @@ class Instance:
     ann_id: int = -1
     image_size: tuple[int, int] | None = None   # (height, width) as declared by the annotation file
     head_box: np.ndarray | None = None           # (4,) x1, y1, x2, y2, for PCKh (MPII)
+    head_size: float | None = None               # PCKh's normaliser itself (0.6 x the head box diagonal), when a
+                                                 # file gives that instead of a box
     confidence: np.ndarray | None = None         # (K,) float32 in [0, 1]: per-point label confidence (pseudo-labels)
     track_id: int = -1
     extra: dict = field(default_factory=dict)

@@ -10,6 +10,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from unionpose.core.atomic import write_image_atomic
 from unionpose.core.constants import IMAGE_MEAN_RGB, IMAGE_STD_RGB
 from unionpose.core.draw import draw_pose
 from unionpose.core.simcc import SimCCCodec
@@ -177,5 +178,4 @@ def _safe(name: str) -> str:
 
 
 def _write_png(path: Path, image: np.ndarray) -> None:
-    if not cv2.imwrite(str(path), image):
-        raise ValueError(f"could not write {path}")
+    write_image_atomic(path, image)

@@ -4,9 +4,10 @@ from __future__ import annotations
 from typing import Literal, Sequence
 
 import torch
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 from torch import nn
 
+from unionpose.core.config_schema import ConfigModel
 from unionpose.core.constants import KL_LOGIT_SCALE
 from unionpose.data.instance import Instance
 from unionpose.distill.losses import (
@@ -20,10 +21,8 @@ from unionpose.teachers.base import StudentSpace, Teacher
 from unionpose.teachers.spec import TeacherSpec, build_teacher
 
 
-class LossSpec(BaseModel):
+class LossSpec(ConfigModel):
     """The `loss:` section of a recipe. Defaults are the paper's (Khan et al. 2024), with the decay on every term."""
-
-    model_config = ConfigDict(extra="forbid")
 
     alpha: float = Field(0.3, ge=0.0, le=1.0)            # share of the ground-truth loss
     kd_logit_scale: float = Field(KL_LOGIT_SCALE, gt=0.0)  # factor on the logits in the KD softmax (DWPose's 10)

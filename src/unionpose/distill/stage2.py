@@ -10,9 +10,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import torch
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 from torch import nn
 
+from unionpose.core.config_schema import ConfigModel
 from unionpose.core.constants import KL_LOGIT_SCALE
 from unionpose.distill.losses import logit_kd_loss
 from unionpose.models.model_file import load_model_file, save_model_file
@@ -21,11 +22,9 @@ from unionpose.models.rtmpose import RTMPose
 from unionpose.teachers.base import file_identity
 
 
-class Stage2Spec(BaseModel):
+class Stage2Spec(ConfigModel):
     """The `stage2:` section of a DWPose stage-2 recipe: the student is built from `stage1` (its backbone, frozen,
     and a fresh head), trained with `HeadSelfDistillation`, and written out by `finalise_stage2`."""
-
-    model_config = ConfigDict(extra="forbid")
 
     stage1: Path                                       # the stage-1 model file: teacher and frozen backbone
     kd_logit_scale: float = Field(KL_LOGIT_SCALE, gt=0.0)   # factor on the logits in the KD softmax

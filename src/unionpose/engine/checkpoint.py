@@ -7,7 +7,8 @@ A checkpoint is a folder `checkpoints/step_00001234/` in the run directory:
   state.json          step, epoch, position in the epoch, best metric, optimiser hyper-parameters, RNG scalars,
                       and the SHA-256 of the three files above, so a damaged file is caught instead of resumed from.
 The folder is written under a temporary name and renamed into place, so a run killed at any moment leaves either a
-complete checkpoint or none; a damaged one is an error naming the file, never a silent restart from scratch.
+complete checkpoint or none; a damaged one is an error naming the file, never a silent restart from scratch. Resuming
+a run goes back to the newest intact checkpoint, saying which damaged ones it set aside (`newest_intact_checkpoint`).
 """
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ import json
 import os
 import random
 import shutil
+import sys
 import tempfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -36,6 +38,7 @@ STATE_FORMAT = "unionpose-training-state"
 STATE_VERSION = 1
 CHECKPOINT_PREFIX = "step_"
 INCOMPLETE_PREFIX = ".incomplete-"
+DAMAGED_PREFIX = "damaged-"
 
 
 @dataclass
@@ -162,6 +165,39 @@ def load_checkpoint(directory: str | Path) -> Checkpoint:
     except (KeyError, TypeError) as error:
         raise ValueError(f"{state_path}: field 'progress' is malformed: {error}") from None
     return Checkpoint(directory=directory, progress=progress, state=state, tensors=tensors)
+
+
+def newest_intact_checkpoint(run_dir: str | Path, set_aside: bool = True) -> Checkpoint | None:
+    """The newest checkpoint of a run that verifies (`load_checkpoint`), or None when the run has none at all.
+
+    A damaged newer one (a disk fault, a file altered by hand) does not end the run's history: it is reported on
+    stderr with the reason and, with `set_aside` (the process that owns the run), renamed `damaged-step_...` so it is
+    never picked again nor counted among the checkpoints to keep. With no intact checkpoint at all nothing is moved,
+    and the error lists every checkpoint and why.
+    """
+    folder = Path(run_dir) / "checkpoints"
+    candidates = sorted((p for p in folder.iterdir() if p.is_dir() and p.name.startswith(CHECKPOINT_PREFIX)),
+                        reverse=True) if folder.is_dir() else []
+    damaged: list[tuple[Path, ValueError]] = []
+    for directory in candidates:
+        try:
+            checkpoint = load_checkpoint(directory)
+        except ValueError as error:
+            damaged.append((directory, error))
+            continue
+        for bad, error in damaged:
+            moved = ""
+            if set_aside:
+                os.replace(bad, bad.with_name(f"{DAMAGED_PREFIX}{bad.name}"))
+                moved = f" (moved to {DAMAGED_PREFIX}{bad.name})"
+            print(f"skipped damaged checkpoint {bad}{moved}: {error}", file=sys.stderr)
+        if damaged:
+            print(f"resuming from {directory}, the newest intact checkpoint", file=sys.stderr)
+        return checkpoint
+    if damaged:
+        raise ValueError(f"{run_dir}: no intact checkpoint to resume from: "
+                         + "; ".join(f"{bad.name}: {error}" for bad, error in damaged))
+    return None
 
 
 def restore_checkpoint(

@@ -5,8 +5,10 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from unionpose.core.atomic import write_text_atomic
+from unionpose.core.config_schema import ConfigModel
 from unionpose.data.config import DataConfig, DataRecipe
 from unionpose.data.sources import resolve_path
 from unionpose.distill.multi_teacher import LossSpec
@@ -16,10 +18,9 @@ from unionpose.teachers.spec import TeacherSpec
 PositiveInt = Annotated[int, Field(ge=1)]
 
 
-class Strict(BaseModel):
-    """Every config section: unknown keys are errors (a typo must not be ignored), values are checked."""
-
-    model_config = ConfigDict(extra="forbid")
+class Strict(ConfigModel):
+    """Every config section: unknown keys are errors (a typo must not be ignored), values are checked (no infinities,
+    no booleans for numbers: `ConfigModel`)."""
 
 
 class ModelConfig(Strict):
@@ -168,8 +169,8 @@ def load_config(path: str | Path, overrides: list[str] | tuple[str, ...] = ()) -
     if not path.is_file():
         raise FileNotFoundError(f"config file not found: {path}")
     try:
-        data = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as error:
+        data = yaml.safe_load(path.read_bytes())
+    except (yaml.YAMLError, UnicodeDecodeError) as error:
         raise ValueError(f"{path}: not valid YAML: {error}") from None
     if not isinstance(data, dict):
         raise ValueError(f"{path}: a config must be a mapping of sections (skeleton, model, data, ...)")
@@ -209,6 +210,9 @@ def apply_override(data: dict[str, Any], override: str) -> None:
     if isinstance(node, list):
         node[_list_index(last, node, key, override)] = value
     elif isinstance(node, dict):
+        if isinstance(node.get(last), dict) and isinstance(value, dict):   # every other key would silently go
+            raise ValueError(f"override {override!r} replaces the whole section {key.strip()}; set its keys one by "
+                             f"one instead ({key.strip()}.name=value)")
         node[last] = value
     else:
         raise ValueError(f"override {override!r}: {'.'.join(parts[:-1])} is a value, not a section")
@@ -216,10 +220,7 @@ def apply_override(data: dict[str, Any], override: str) -> None:
 
 def save_config(config: Config, path: str | Path) -> Path:
     """The resolved config (defaults filled in) as YAML: it reproduces the run with `unionpose train`."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(yaml.safe_dump(config.model_dump(mode="json"), sort_keys=False))
-    return path
+    return write_text_atomic(path, yaml.safe_dump(config.model_dump(mode="json"), sort_keys=False))
 
 
 def config_differences(old: Config, new: Config) -> list[str]:

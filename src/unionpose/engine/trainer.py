@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 import random
 import time
+from contextlib import nullcontext
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
@@ -27,13 +28,17 @@ from unionpose.distill.multi_teacher import DistillationObjective
 from unionpose.distill.objective import GroundTruthObjective
 from unionpose.distill.stage2 import HeadSelfDistillation, finalise_stage2, prepare_stage2_student
 from unionpose.engine.checkpoint import (
-    Progress, latest_checkpoint, load_checkpoint, restore_checkpoint, save_checkpoint,
+    Checkpoint, Progress, latest_checkpoint, load_checkpoint, newest_intact_checkpoint, restore_checkpoint,
+    save_checkpoint,
 )
 from unionpose.engine.config import RESUMABLE_CHANGES, Config, config_differences, load_config, save_config
 from unionpose.engine.distributed import DistributedContext, barrier, init_distributed, shutdown_distributed
+from unionpose.engine.divergence import check_finite_loss
 from unionpose.engine.ema import ModelEMA
 from unionpose.engine.logging import MetricsLog, format_terms, progress_bar
+from unionpose.engine.run_lock import RunLock
 from unionpose.engine.schedule import LearningRateSchedule
+from unionpose.engine.skipped_images import SkippedImages
 from unionpose.engine.validation import CropValidator, DatasetValidator, Validator
 from unionpose.models import read_model_info, save_model_file
 from unionpose.models.initialise import initialise_model
@@ -52,6 +57,7 @@ class TrainResult:
     best_metric: float | None
     validation: dict[str, float]    # the last validation's metrics
     steps: int
+    skipped_images: int = 0         # images left out mid-run under on_error: skip (see SkippedImages)
 
 
 class TrainStep(nn.Module):
@@ -75,14 +81,16 @@ def train(config: Config, *, resume: bool | str | Path = False, objective: nn.Mo
     newest checkpoint of `config.output`, a path continues from that checkpoint folder (or run directory).
     `objective` defaults to what the config says: the ground-truth KL-discrete loss, with `teachers:` the
     multi-teacher distillation objective, with `stage2:` DWPose's head self-distillation (`build_objective`);
-    `validator` to `CropValidator` on `data.val`.
+    `validator` to `CropValidator` on `data.val`. The run folder is locked for the run (`RunLock`): a second run or
+    a resume while this one lives is refused.
     """
     context = init_distributed(config.train.device)
     try:
-        trainer = Trainer(config, context, resume=resume, objective=objective, validator=validator)
-        result = trainer.fit()
-        # Free DDP's reducer, the model and the optimiser before the process group goes (see shutdown_distributed).
-        del trainer
+        with RunLock(config.output) if context.is_main else nullcontext():
+            trainer = Trainer(config, context, resume=resume, objective=objective, validator=validator)
+            result = trainer.fit()
+            # Free DDP's reducer, the model and the optimiser before the process group goes (shutdown_distributed).
+            del trainer
     finally:
         shutdown_distributed(context)
     return result
@@ -100,7 +108,7 @@ class Trainer:
         device = context.device
         if settings.precision == "fp16" and device.type != "cuda":
             raise ValueError("train.precision fp16 needs CUDA (use bf16 or fp32 on the CPU)")
-        checkpoint = load_checkpoint(self._checkpoint_to_resume(resume)) if resume else None
+        checkpoint = self._checkpoint_to_resume(resume) if resume else None
         if checkpoint is None and latest_checkpoint(self.run_dir) is not None:
             raise ValueError(f"{self.run_dir} already holds checkpoints: resume it (--resume) or choose another "
                              "output (output=...)")
@@ -112,8 +120,10 @@ class Trainer:
         if config.model.init and checkpoint is None:      # a resumed run takes its weights from the checkpoint
             self.initialise()
         self.codec = SimCCCodec(config.model.input, config.model.sigma)
-        mixture = UnionMixture(config.data.train, self.skeleton)
+        # Every image header is checked now: a bad file stops the run before its first step, not in an epoch.
+        mixture = UnionMixture(config.data.train, self.skeleton, verify_images=True)
         self.dataset = training_dataset(mixture, self.skeleton, self.codec, config)
+        self.skipped_images = SkippedImages(mixture)
         self.sampler = EpochBatchSampler(partial(mixture.epoch_indices, seed=settings.seed), settings.batch_size,
                                          rank=context.rank, world_size=context.world_size)
         # The loader draws worker seeds from its own generator, not the global RNG (which the checkpoint restores):
@@ -205,7 +215,7 @@ class Trainer:
             self.export_model(final)
         best = self.run_dir / "best.safetensors"
         return TrainResult(self.run_dir, final, best if best.is_file() else None, self.progress.best_metric,
-                           self.last_validation, self.progress.step)
+                           self.last_validation, self.progress.step, len(self.skipped_images))
 
     def train_one_epoch(self, epoch: int, bar: tqdm) -> None:
         settings = self.config.train
@@ -223,6 +233,7 @@ class Trainer:
         sums: dict[str, torch.Tensor] = {}
         count, started = 0, time.perf_counter()
         for batch in self.loader:
+            self.skipped_images.record(batch)
             batch = {key: value.to(device, non_blocking=True) for key, value in batch.items()}
             lr = self.schedule(self.progress.step)
             for group in self.optimizer.param_groups:
@@ -230,10 +241,7 @@ class Trainer:
             with autocast():
                 terms = self.step_module(batch, epoch, settings.epochs)
             loss = terms["loss"]
-            if not torch.isfinite(loss):
-                values = ", ".join(f"{name} {float(value):.4g}" for name, value in terms.items())
-                raise FloatingPointError(f"step {self.progress.step}: the loss is not finite ({values}); "
-                                         "lower train.lr or set train.grad_clip")
+            check_finite_loss(terms, self.progress.step, self.run_dir)
             self.optimizer.zero_grad(set_to_none=True)
             # The loss is a sum over the batch and DDP averages gradients over processes: scaling by their number
             # makes N processes with B/N crops each take exactly the step one process takes with B crops.
@@ -310,12 +318,17 @@ class Trainer:
         extra = {"training": json.dumps(provenance), "train_config": json.dumps(self.config.model_dump(mode="json"))}
         return save_model_file(path, model, self.skeleton, codec_sigma=self.codec.sigma, extra=extra)
 
-    def _checkpoint_to_resume(self, resume: bool | str | Path) -> Path:
-        """The checkpoint folder to continue from; its run's saved config must match this one."""
+    def _checkpoint_to_resume(self, resume: bool | str | Path) -> Checkpoint:
+        """The checkpoint to continue from: the folder given, or the run's newest intact one; its run's saved config
+        must match this one."""
         source = self.run_dir if resume is True else Path(resume)
-        directory = source if (source / "state.json").exists() else latest_checkpoint(source)
-        if directory is None:
+        if (source / "state.json").exists():
+            checkpoint = load_checkpoint(source)
+        else:
+            checkpoint = newest_intact_checkpoint(source, set_aside=self.context.is_main)
+        if checkpoint is None:
             raise ValueError(f"nothing to resume: {source} holds no checkpoint (checkpoints/step_*)")
+        directory = checkpoint.directory
         saved = directory.parent.parent / "config.yaml"
         if saved.is_file():
             previous = load_config(saved)
@@ -323,7 +336,7 @@ class Trainer:
             if changed:
                 raise ValueError(f"cannot resume {directory}: the config differs from the run's {saved} in "
                                  + "; ".join(changed) + f" (only {', '.join(RESUMABLE_CHANGES)} may change)")
-        return directory
+        return checkpoint
 
 
 def build_student(config: Config, skeleton: Skeleton) -> RTMPose:

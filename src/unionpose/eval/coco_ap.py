@@ -12,6 +12,7 @@ from pycocotools.coco import COCO
 from pycocotools.cocoeval import COCOeval
 
 from unionpose.core.values import are_plain_numbers, is_finite_number
+from unionpose.data.readers.image_records import unique_image_records
 from unionpose.eval.results import (
     map_results, read_results, results_keypoint_count, skeleton_for_count, validate_results,
 )
@@ -147,7 +148,8 @@ def _match_details(groups: list[tuple[list[dict], list[dict], np.ndarray]], sigm
 
 
 def _checked_ground_truth(gt: Mapping[str, Any], num_keypoints: int, use_area: bool, source: str) -> dict:
-    """Validate a COCO keypoint GT dict; return a copy that pycocotools may write into (it adds 'ignore' fields)."""
+    """Validate a COCO keypoint GT dict; return a copy that pycocotools may write into (it adds 'ignore' fields),
+    with repeated image records read as the dataset reader reads them (identical copies are one image)."""
     validate_ground_truth(gt, source, num_keypoints)
     annotations = []
     for i, annotation in enumerate(gt["annotations"]):
@@ -158,7 +160,7 @@ def _checked_ground_truth(gt: Mapping[str, Any], num_keypoints: int, use_area: b
             raise GroundTruthError(f"{source}: annotation {i} (id {annotation['id']}): missing field 'area', the OKS "
                                    f"scale (score with the box area instead: use_area=False, --box-area)")
         annotations.append(annotation)
-    return {**gt, "annotations": annotations}
+    return {**gt, "images": unique_image_records(source, gt["images"]), "annotations": annotations}
 
 
 def validate_ground_truth(gt: Any, source: str, num_keypoints: int | None = None) -> int:
@@ -223,8 +225,8 @@ def read_ground_truth(path: str | Path) -> dict:
     if not path.is_file():
         raise FileNotFoundError(f"ground-truth file not found: {path}")
     try:
-        gt = json.loads(path.read_text())
-    except json.JSONDecodeError as error:
+        gt = json.loads(path.read_bytes())
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
         raise GroundTruthError(f"{path}: not valid JSON: {error}") from None
     validate_ground_truth(gt, str(path))
     return gt

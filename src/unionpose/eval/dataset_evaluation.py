@@ -10,7 +10,7 @@ from unionpose.data.instance import Instance, remap_instances
 from unionpose.data.sources import DatasetSource, read_source
 from unionpose.eval.detections import check_detections, predict_detections
 from unionpose.eval.evaluation import DatasetEvaluation, Predictions
-from unionpose.eval.metrics import head_boxes, score
+from unionpose.eval.metrics import head_sizes, score
 from unionpose.eval.pckh import EXCLUDED_FROM_MEAN
 from unionpose.eval.results import slice_to_skeleton
 from unionpose.eval.runner import PoseRunner, predict_people
@@ -33,7 +33,7 @@ def evaluate_dataset(runner: PoseRunner, source: DatasetSource, *, detections: s
     metric = source.metric or _default_metric(source, instances)
     notes = [f"{source.annotations}: {report.summary()}"]
     if source.metric is None:
-        why = " (not every person has a head box)" if metric == "pck" and source.format == "mpii" else ""
+        why = " (not every person has a head box or head size)" if metric == "pck" and source.format == "mpii" else ""
         notes.append(f"metric: {metric}, the default for format {source.format}{why}")
     skeleton = native
     if on_model_points:
@@ -42,7 +42,7 @@ def evaluate_dataset(runner: PoseRunner, source: DatasetSource, *, detections: s
                              f"not {metric}")
         skeleton = runner.skeleton
     elif metric == "pckh":
-        head_boxes(source, instances)         # fail before inference, not after
+        head_sizes(source, instances)         # fail before inference, not after
         skeleton = get_skeleton("mpii16")      # PCKh is defined on MPII's 16 joints, in MPII's order
     if skeleton != native:
         derived = {point: parts for point, parts in DERIVED_POINTS.items()
@@ -82,7 +82,7 @@ def evaluate_dataset(runner: PoseRunner, source: DatasetSource, *, detections: s
 def _default_metric(source: DatasetSource, instances: list[Instance]) -> str:
     if source.format != "mpii":
         return "coco_ap"
-    return "pckh" if all(instance.head_box is not None for instance in instances) else "pck"
+    return "pckh" if all(i.head_box is not None or i.head_size is not None for i in instances) else "pck"
 
 
 def _points_note(metric: str, skeleton: Skeleton, labelled: np.ndarray, predicted: np.ndarray,
@@ -104,7 +104,7 @@ def predict_ground_truth_boxes(runner: PoseRunner, source: DatasetSource, instan
     """Poses in the labelled people's own boxes, row n for person n, person score 1 x the keypoint mean."""
     boxes = np.stack([instance.box for instance in instances]).astype(np.float64)
     keypoints, scores = predict_people(runner, [i.image for i in instances], [i.image_size for i in instances],
-                                       boxes, f"{source.name} (GT boxes)", progress)
+                                       boxes, f"{source.name} (GT boxes)", progress, source.max_image_pixels)
     keypoints, scores = slice_to_skeleton(keypoints, scores, runner.skeleton, skeleton)
     return Predictions(images=[i.image for i in instances], image_ids=np.array([i.image_id for i in instances]),
                        boxes=boxes, keypoints=keypoints, keypoint_scores=scores,

@@ -42,12 +42,12 @@ def check_detections(source: DatasetSource, metric: str) -> None:
 def predict_detections(runner: PoseRunner, source: DatasetSource, path: Path, skeleton: Skeleton,
                        progress: bool) -> Predictions:
     """Poses in detected boxes; person scores rescored, then OKS-NMS per image (duplicates of one person go)."""
-    table = read_image_table(source.annotations, source.images)
+    table = read_image_table(source.annotations, source.images, confine=not source.allow_outside_images)
     found, _ = read_detections(path, table, on_error=source.on_error)
     boxes = np.array([d.box for d in found], dtype=np.float64).reshape(-1, 4)
     images = [d.image for d in found]
     keypoints, scores = predict_people(runner, images, [d.image_size for d in found], boxes,
-                                       f"{source.name} (detections)", progress)
+                                       f"{source.name} (detections)", progress, source.max_image_pixels)
     keypoints, scores = slice_to_skeleton(keypoints, scores, runner.skeleton, skeleton)
     person_scores = instance_score(np.array([d.score for d in found]), scores, KEYPOINT_SCORE_THRESHOLD)
     kept = []

@@ -27,20 +27,24 @@ def score(metric: str, source: DatasetSource, instances: list[Instance], visible
         return coco_keypoint_ap(gt, predictions.results(), skeleton.sigmas, names=skeleton.names,
                                 gt_name=str(source.annotations), results_name=f"predictions on {source.name}")
     if metric == "pckh":
-        return pckh(predictions.keypoints, truth, visible, head_size_from_boxes(head_boxes(source, instances)))
+        return pckh(predictions.keypoints, truth, visible, head_sizes(source, instances))
     return pck_bbox(predictions.keypoints, truth, visible, np.stack([i.box for i in instances]), PCK_THRESHOLD,
                     names=skeleton.names)
 
 
-def head_boxes(source: DatasetSource, instances: list[Instance]) -> np.ndarray:
-    """Every person's head box (x1, y1, x2, y2) for PCKh, or an error naming the first person without one."""
+def head_sizes(source: DatasetSource, instances: list[Instance]) -> np.ndarray:
+    """Every person's PCKh normaliser (N,): from the head box (x1, y1, x2, y2) when there is one, else the head size
+    a file states; an error names the first person with neither."""
     for instance in instances:
-        if instance.head_box is None:
+        if instance.head_box is None and instance.head_size is None:
             record = "record" if source.format == "mpii" else "annotation id"
             raise DataError(source.annotations, f"{record} {instance.ann_id} (image {Path(instance.image).name})",
                             "head_box", f"dataset {source.name!r} is scored with pckh, which needs every person's "
-                                        "head box (MPII's head rectangle); add it, or use metric: pck")
-    return np.stack([instance.head_box for instance in instances])
+                                        "head box or head_size (MPII's head rectangle: head_boxes: mpii_gt_val.mat "
+                                        "in the dataset entry); add it, or use metric: pck")
+    sizes = [head_size_from_boxes(instance.head_box[None])[0] if instance.head_box is not None
+             else instance.head_size for instance in instances]
+    return np.asarray(sizes, dtype=np.float64)
 
 
 def coco_ground_truth(instances: list[Instance], visible: np.ndarray, skeleton: Skeleton,

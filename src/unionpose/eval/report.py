@@ -8,6 +8,7 @@ from typing import Any, Mapping, Sequence
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
+from unionpose.core.atomic import write_text_atomic
 from unionpose.eval.tables import format_keypoint_table, format_paper_table, format_result, slug, write_json
 
 
@@ -64,9 +65,7 @@ def write_report(out_dir: str | Path, results: Mapping[str, Mapping[str, Any]], 
             lines += [section, ""]
     write_json(out_dir / "metrics.json", {"model": model, "results": results})
     lines += ["Every number: [metrics.json](metrics.json)", ""]
-    report = out_dir / "report.md"
-    report.write_text("\n".join(lines))
-    return report
+    return write_text_atomic(out_dir / "report.md", "\n".join(lines))
 
 
 def _relative(path: Path, start: Path) -> str:

@@ -8,6 +8,7 @@ from typing import Any, Iterable, Mapping, Sequence
 
 import numpy as np
 
+from unionpose.core.atomic import write_text_atomic
 from unionpose.core.values import are_plain_numbers, is_int, is_number
 from unionpose.skeletons import Skeleton, get_skeleton, keypoint_mapping
 
@@ -84,11 +85,8 @@ def ground_truth_as_results(gt: Mapping[str, Any]) -> list[dict]:
 
 def write_results(path: str | Path, results: Iterable[Mapping[str, Any]]) -> Path:
     """Write a COCO results file (only the four result fields, compact JSON)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     records = [{key: r[key] for key in RESULT_FIELDS} for r in results]
-    path.write_text(json.dumps(records, separators=(",", ":")))
-    return path
+    return write_text_atomic(path, json.dumps(records, separators=(",", ":")))
 
 
 def read_results(path: str | Path) -> list[dict]:
@@ -101,8 +99,8 @@ def read_results(path: str | Path) -> list[dict]:
     if not path.is_file():
         raise FileNotFoundError(f"results file not found: {path}")
     try:
-        data = json.loads(path.read_text())
-    except json.JSONDecodeError as error:
+        data = json.loads(path.read_bytes())
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
         raise ResultsError(f"{path}: not valid JSON: {error}") from None
     if not isinstance(data, list):
         raise ResultsError(f"{path}: a COCO results file is a list of records, got a {type(data).__name__}")

@@ -8,7 +8,7 @@ from typing import Protocol
 import numpy as np
 from tqdm import tqdm
 
-from unionpose.core.images import load_image
+from unionpose.core.images import MAX_PIXELS, load_image
 from unionpose.infer.backends import load_pose_model
 from unionpose.infer.topdown import TopDownRunner
 from unionpose.skeletons import Skeleton
@@ -48,13 +48,15 @@ def rows_by_image(images: Sequence[str]) -> dict[str, list[int]]:
 
 
 def predict_people(runner: PoseRunner, images: Sequence[str], sizes: Sequence[tuple[int, int] | None],
-                   boxes: np.ndarray, description: str, progress: bool) -> tuple[np.ndarray, np.ndarray]:
-    """The model on every box, each image decoded once; keypoints (N, K, 2) and scores (N, K) in row order."""
+                   boxes: np.ndarray, description: str, progress: bool, max_pixels: int = MAX_PIXELS
+                   ) -> tuple[np.ndarray, np.ndarray]:
+    """The model on every box, each image decoded once (through the image gate, at `max_pixels`); keypoints
+    (N, K, 2) and scores (N, K) in row order."""
     groups = rows_by_image(images)
 
     def items() -> Iterator[tuple[np.ndarray, np.ndarray]]:
         for image, rows in tqdm(groups.items(), desc=description, unit="img", disable=not progress):
-            yield load_image(image, sizes[rows[0]], record=description), boxes[rows]
+            yield load_image(image, sizes[rows[0]], description, max_pixels), boxes[rows]
 
     k = runner.skeleton.num_keypoints
     keypoints = np.zeros((len(images), k, 2), dtype=np.float32)

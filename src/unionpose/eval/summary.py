@@ -4,6 +4,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
+from unionpose.core.atomic import write_text_atomic
 from unionpose.eval.evaluation import EvaluationResult
 from unionpose.eval.results import write_results
 from unionpose.eval.tables import format_keypoint_table, format_paper_table, format_result, slug
@@ -70,7 +71,7 @@ def write_evaluation(evaluation: EvaluationResult, out_dir: str | Path, worst: i
               evaluation.results.items()]
     report = write_report(out_dir, evaluation.results, model=evaluation.model, title=f"{evaluation.model}: evaluation",
                           notes=notes, extra_sections=sections)
-    tables = out_dir / "tables.txt"
-    tables.write_text(format_summary([evaluation]) + "\n\n" + format_details(evaluation) + "\n")
+    tables = write_text_atomic(out_dir / "tables.txt", format_summary([evaluation]) + "\n\n"
+                               + format_details(evaluation) + "\n")
     evaluation.files.update({"report": report, "metrics": out_dir / "metrics.json", "tables": tables})
     return report

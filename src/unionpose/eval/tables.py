@@ -13,6 +13,7 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
+from unionpose.core.atomic import write_text_atomic
 from unionpose.eval.coco_ap import STAT_NAMES
 
 
@@ -143,7 +144,4 @@ def to_json(results: Any) -> str:
 
 
 def write_json(path: str | Path, results: Any) -> Path:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(to_json(results) + "\n")
-    return path
+    return write_text_atomic(path, to_json(results) + "\n")

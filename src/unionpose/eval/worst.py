@@ -8,12 +8,13 @@ from typing import Sequence
 import cv2
 import numpy as np
 
+from unionpose.core.atomic import write_image_atomic
 from unionpose.core.draw import draw_pose
-from unionpose.core.images import load_image
+from unionpose.core.images import MAX_PIXELS, load_image
 from unionpose.core.transforms import box_to_center_scale, get_warp_matrix, transform_points, warp_image
 from unionpose.eval.evaluation import DatasetEvaluation
 from unionpose.eval.pck import correct_keypoints
-from unionpose.eval.pckh import head_size_from_boxes
+from unionpose.eval.metrics import head_sizes
 from unionpose.skeletons import Skeleton
 
 GT_COLOR = (60, 200, 60)        # BGR green
@@ -35,6 +36,7 @@ class WorstCase:
     predicted: np.ndarray | None          # (K, 2), None when no prediction matched this person
     predicted_shown: np.ndarray | None    # (K,) bool: the points the model predicts at all
     label: str
+    max_pixels: int = MAX_PIXELS          # the dataset's image limit, for reading the image again
 
 
 def worst_cases(evaluation: DatasetEvaluation, count: int = WORST_COUNT) -> list[WorstCase]:
@@ -56,7 +58,7 @@ def worst_cases(evaluation: DatasetEvaluation, count: int = WORST_COUNT) -> list
         truth = np.stack([instance.keypoints for instance in instances])
         shared = visible * evaluation.predicted
         if result["metric"] == "pckh":
-            scale = head_size_from_boxes(np.stack([instance.head_box for instance in instances]))
+            scale = head_sizes(evaluation.source, instances)
             threshold, name = result["thresholds"][0], "PCKh"
         else:
             scale = np.stack([instance.box for instance in instances])[:, 2:].max(axis=1)
@@ -73,13 +75,14 @@ def worst_cases(evaluation: DatasetEvaluation, count: int = WORST_COUNT) -> list
             image=instance.image, box=instance.box, gt_keypoints=instance.keypoints, gt_visible=instance.visible,
             predicted=None if row is None else predictions.keypoints[row],
             predicted_shown=None if row is None else evaluation.predicted,
-            label=f"{Path(instance.image).name} #{instance.ann_id}: {label}"))
+            label=f"{Path(instance.image).name} #{instance.ann_id}: {label}",
+            max_pixels=evaluation.source.max_image_pixels))
     return cases
 
 
 def draw_case(case: WorstCase, skeleton: Skeleton, tile_size: tuple[int, int] = TILE_SIZE) -> np.ndarray:
     """A crop around the person (BGR), ground truth in green and the prediction in red, the label at the bottom."""
-    image = load_image(case.image)
+    image = load_image(case.image, max_pixels=case.max_pixels)
     width, height = tile_size
     crop_height = height - LABEL_HEIGHT
     center, scale = box_to_center_scale(np.asarray(case.box, dtype=np.float64), width / crop_height, CROP_PADDING)
@@ -118,8 +121,5 @@ def draw_worst_grid(cases: Sequence[WorstCase], skeleton: Skeleton, path: str | 
     for i, tile in enumerate(tiles):
         row, column = divmod(i, columns)
         grid[row * tile_height:(row + 1) * tile_height, column * tile_width:(column + 1) * tile_width] = tile
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    if not cv2.imwrite(str(path), grid):
-        raise OSError(f"could not write {path}")
+    path = write_image_atomic(path, grid)
     return path

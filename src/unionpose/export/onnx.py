@@ -18,6 +18,7 @@ from unionpose.core.model_description import (
 from unionpose.core.simcc import SimCCCodec
 
 OPSET = 17
+MIN_OPSET, MAX_OPSET = 11, 23   # the opsets both graphs (logits and decoded) export at with torch's exporter
 LOGIT_TOLERANCE = 1e-4
 
 

@@ -5,6 +5,7 @@ Nothing here imports torch: an ONNX model runs with the base install. A `.safete
 """
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Protocol
 
@@ -18,6 +19,8 @@ from unionpose.core.model_description import (
 )
 from unionpose.core.simcc import default_sigma
 from unionpose.skeletons import Skeleton, get_skeleton
+
+DEVICES = re.compile(r"cpu|cuda(:\d+)?")     # where a pose model may run
 
 
 class PoseBackend(Protocol):
@@ -87,6 +90,8 @@ def load_pose_model(path: str | Path, skeleton: str | Skeleton | None = None,
     RGB crops normalised with ImageNet's mean and std, as RTMPose does.
     """
     path = Path(path)
+    if not DEVICES.fullmatch(device):
+        raise ValueError(f"device must be 'cpu' or 'cuda[:N]', got {device!r}")
     if not path.is_file():
         raise FileNotFoundError(f"pose model not found: {path}")
     if path.suffix == ".safetensors":

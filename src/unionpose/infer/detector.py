@@ -18,6 +18,7 @@ import cv2
 import numpy as np
 
 from unionpose.core.constants import IMAGE_MEAN_RGB, IMAGE_STD_RGB
+from unionpose.core.transforms import clip_box
 from unionpose.infer.backends import open_session
 
 LAYOUTS = ("yolox", "rtmdet")
@@ -75,8 +76,7 @@ class OnnxPersonDetector:
         keep = (labels == self.person_class) & (dets[:, 4] >= self.score_threshold)
         corners = dets[keep, :4] / ratio
         height, width = image_bgr.shape[:2]
-        corners[:, 0::2] = corners[:, 0::2].clip(0, width)
-        corners[:, 1::2] = corners[:, 1::2].clip(0, height)
-        boxes = np.concatenate([corners[:, :2], corners[:, 2:] - corners[:, :2]], axis=1)
+        boxes = np.array([clip_box([x1, y1, x2 - x1, y2 - y1], width, height) for x1, y1, x2, y2 in corners],
+                         dtype=np.float64).reshape(-1, 4)
         usable = (boxes[:, 2] > 1) & (boxes[:, 3] > 1)
         return boxes[usable], dets[keep, 4][usable]

@@ -2,11 +2,15 @@
 
 Bad input never stops a stream: an unreadable image or video frame is skipped and recorded in `source.skipped`
 as (name, reason). A source that cannot be opened at all (missing file, unreadable video) is a clear error.
-Images are decoded by `unionpose.core.images.read_image` (EXIF orientation applied unless `apply_exif=False`).
+Images pass the image gate and are decoded by `unionpose.core.images.read_image` (EXIF orientation applied unless
+`apply_exif=False`). An image's name is its path relative to the folder all the images share, so `a/img.jpg` and
+`b/img.jpg` stay two names.
 """
 from __future__ import annotations
 
 import glob
+import os
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
@@ -15,7 +19,7 @@ import cv2
 import numpy as np
 
 from unionpose.core.errors import DataError
-from unionpose.core.images import read_image
+from unionpose.core.images import MAX_PIXELS, read_image
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")
 VIDEO_SUFFIXES = (".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg")
@@ -27,7 +31,7 @@ class Frame:
     """One image of a stream: `index` counts the source's frames (skipped ones included)."""
 
     index: int
-    name: str                   # image file name, or frame_000042 for a video
+    name: str                   # image path relative to the images' common folder, or frame_000042 for a video
     image: np.ndarray           # BGR uint8 (H, W, 3)
     time: float                 # seconds from the start of a video (the index for images)
 
@@ -47,22 +51,26 @@ class ImageSource:
     kind = "images"
     fps = None
 
-    def __init__(self, paths: list[Path], apply_exif: bool = True) -> None:
+    def __init__(self, paths: list[Path], apply_exif: bool = True, max_pixels: int = MAX_PIXELS) -> None:
         self.paths = paths
         self.apply_exif = apply_exif
+        self.max_pixels = max_pixels
         self.skipped: list[tuple[str, str]] = []
+        folders = [str(path.absolute().parent) for path in paths]
+        root = Path(os.path.commonpath(folders)) if folders else Path.cwd()
+        self.names = [path.absolute().relative_to(root).as_posix() for path in paths]
 
     def __len__(self) -> int:
         return len(self.paths)
 
     def __iter__(self) -> Iterator[Frame]:
-        for index, path in enumerate(self.paths):
+        for index, (path, name) in enumerate(zip(self.paths, self.names)):
             try:
-                image = read_image(path, self.apply_exif)
+                image = read_image(path, self.apply_exif, self.max_pixels)
             except DataError as error:
-                self.skipped.append((path.name, str(error)))
+                self.skipped.append((name, str(error)))
                 continue
-            yield Frame(index, path.name, image, float(index))
+            yield Frame(index, name, image, float(index))
 
 
 class VideoSource:
@@ -125,26 +133,40 @@ class VideoSource:
             self.capture.release()
 
 
-def open_source(spec: str, apply_exif: bool = True, max_frames: int | None = None) -> ImageSource | VideoSource:
-    """An image, a folder of images, a glob pattern, a video file or `webcam:N` -> a frame source."""
+def open_source(spec: str | Sequence[str], apply_exif: bool = True, max_frames: int | None = None,
+                max_pixels: int = MAX_PIXELS) -> ImageSource | VideoSource:
+    """An image, a folder of images, a glob pattern, a video file or `webcam:N` -> a frame source; several images,
+    folders and globs -> one source of all their images, in the order given."""
+    specs = [spec] if isinstance(spec, str) else list(spec)
+    if len(specs) != 1:
+        paths = [path for one in specs for path in _image_paths(one, several=True)]
+        return ImageSource(paths[:max_frames], apply_exif, max_pixels)
+    spec = specs[0]
     if spec.startswith("webcam:"):
         device = spec.split(":", 1)[1]
         if not device.isdigit():
             raise ValueError(f"webcam source must be webcam:N with N the device number, got {spec!r}")
         return VideoSource(int(device), max_frames)
+    if Path(spec).is_file() and Path(spec).suffix.lower() in VIDEO_SUFFIXES:
+        return VideoSource(spec, max_frames)
+    return ImageSource(_image_paths(spec, several=False)[:max_frames], apply_exif, max_pixels)
+
+
+def _image_paths(spec: str, several: bool) -> list[Path]:
+    """The image files one source names: itself, a folder's images, a glob's matches (sorted)."""
     path = Path(spec)
     if path.is_dir():
         paths = sorted(p for p in path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
         if not paths:
             raise ValueError(f"folder {path} holds no images ({', '.join(IMAGE_SUFFIXES)})")
-        return ImageSource(paths[:max_frames], apply_exif)
+        return paths
     if path.is_file():
-        if path.suffix.lower() in VIDEO_SUFFIXES:
-            return VideoSource(str(path), max_frames)
-        return ImageSource([path], apply_exif)
+        if several and path.suffix.lower() in VIDEO_SUFFIXES:
+            raise ValueError(f"{path}: a video is a source on its own; give it alone")
+        return [path]
     if glob.has_magic(spec):
         paths = sorted(Path(p) for p in glob.glob(spec) if Path(p).suffix.lower() in IMAGE_SUFFIXES)
         if not paths:
             raise ValueError(f"no images match {spec!r}")
-        return ImageSource(paths[:max_frames], apply_exif)
+        return paths
     raise FileNotFoundError(f"source not found: {spec} (an image, a folder, a glob, a video or webcam:N)")

@@ -12,6 +12,8 @@ class TorchBackend:
 
     def __init__(self, model: torch.nn.Module, device: str | torch.device = "cpu") -> None:
         self.device = torch.device(device)
+        if self.device.type == "cuda" and not torch.cuda.is_available():
+            raise ValueError(f"device {str(device)!r}: CUDA is not available to this PyTorch ({torch.__version__})")
         self.model = model.eval().to(self.device)
 
     def __call__(self, crops: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

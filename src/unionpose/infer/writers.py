@@ -2,21 +2,30 @@
 
 Every output states the keypoint names and order: JSONL in its first line, OpenPose JSON and .npz in their own
 fields, and the COCO results list (whose format has no room for it) through `skeleton.json` written beside it.
+Per-frame files mirror the frame's name, its path relative to the source (`a/img.jpg` -> `visualisation/a/img.jpg`),
+so two inputs called `img.jpg` keep two outputs; every file is written atomically (`core.atomic`), and a stream's
+files (JSONL, video) appear complete when the writer closes, or not at all when the run failed.
 """
 from __future__ import annotations
 
 import json
+from contextlib import AbstractContextManager
 from pathlib import Path
 
 import cv2
 import numpy as np
 
+from unionpose.core.atomic import atomic_path, write_image_atomic, write_text_atomic
 from unionpose.core.draw import draw_pose
+from unionpose.core.output_paths import OutputFolder
 from unionpose.infer.poses import Poses
 from unionpose.infer.sources import Frame
 from unionpose.skeletons import Skeleton
 
 FORMATS = ("draw", "coco", "openpose", "jsonl", "npz")
+# Every name the writers (and the run's summary.json) may create in the output folder.
+OUTPUT_NAMES = ("visualisation", "visualisation.mp4", "predictions.coco.json", "skeleton.json", "openpose",
+                "predictions.jsonl", "predictions.npz", "summary.json")
 BOX_COLOR = (200, 200, 200)
 OPENPOSE_GROUPS = {"face": "face_keypoints_2d", "left_hand": "hand_left_keypoints_2d",
                    "right_hand": "hand_right_keypoints_2d"}
@@ -59,19 +68,34 @@ def coco_records(image: int, poses: Poses) -> list[dict]:
     return records
 
 
+class StreamFile:
+    """A file written piece by piece under a temporary name, renamed into place by `close(keep=True)`."""
+
+    def __init__(self, path: Path, suffix: str = ".tmp") -> None:
+        self.context: AbstractContextManager[Path] = atomic_path(path, suffix)
+        self.temporary = self.context.__enter__()
+
+    def close(self, keep: bool) -> None:
+        if keep:
+            self.context.__exit__(None, None, None)
+        else:
+            self.context.__exit__(RuntimeError, RuntimeError("run failed"), None)
+
+
 class CocoResultsWriter:
     """A COCO keypoint results list (image_id, category_id, keypoints, score, plus track_id when tracked)."""
 
     def __init__(self, path: Path, skeleton: Skeleton) -> None:
         self.path = path
         self.results: list[dict] = []
-        path.with_name("skeleton.json").write_text(json.dumps(skeleton.to_dict(), indent=1))
+        write_text_atomic(path.with_name("skeleton.json"), json.dumps(skeleton.to_dict(), indent=1))
 
     def write(self, frame: Frame, poses: Poses) -> None:
         self.results.extend(coco_records(image_id(frame), poses))
 
-    def close(self) -> None:
-        self.path.write_text(json.dumps(self.results, separators=(",", ":")))
+    def close(self, keep: bool = True) -> None:
+        if keep:
+            write_text_atomic(self.path, json.dumps(self.results, separators=(",", ":")))
 
 
 def openpose_groups(skeleton: Skeleton) -> dict[str, list[int]]:
@@ -98,16 +122,18 @@ def openpose_document(poses: Poses, skeleton: Skeleton) -> dict:
 class OpenPoseWriter:
     """One OpenPose-style `<frame>_keypoints.json` per frame in a folder (people with flat x, y, c arrays)."""
 
-    def __init__(self, folder: Path, skeleton: Skeleton) -> None:
+    def __init__(self, folder: Path, skeleton: Skeleton, names: OutputFolder) -> None:
         self.folder = folder
+        self.names = names
         self.skeleton = skeleton
         folder.mkdir(parents=True, exist_ok=True)
 
     def write(self, frame: Frame, poses: Poses) -> None:
         document = openpose_document(poses, self.skeleton)
-        (self.folder / f"{Path(frame.name).stem}_keypoints.json").write_text(json.dumps(document))
+        relative = Path(frame.name).with_name(f"{Path(frame.name).stem}_keypoints.json")
+        write_text_atomic(self.names.claim(self.folder.name / relative), json.dumps(document))
 
-    def close(self) -> None:
+    def close(self, keep: bool = True) -> None:
         pass
 
 
@@ -115,7 +141,8 @@ class JsonlWriter:
     """One JSON line per frame, after a first line describing the skeleton (names in order) and the run."""
 
     def __init__(self, path: Path, skeleton: Skeleton, header: dict) -> None:
-        self.file = path.open("w")
+        self.stream = StreamFile(path)
+        self.file = self.stream.temporary.open("w")
         self.file.write(json.dumps({"skeleton": skeleton.to_dict(), **header}) + "\n")
 
     def write(self, frame: Frame, poses: Poses) -> None:
@@ -127,8 +154,9 @@ class JsonlWriter:
         record = {"frame": frame.index, "name": frame.name, "time": round(frame.time, 4), "people": people}
         self.file.write(json.dumps(record) + "\n")
 
-    def close(self) -> None:
+    def close(self, keep: bool = True) -> None:
         self.file.close()
+        self.stream.close(keep)
 
 
 class NpzWriter:
@@ -149,30 +177,37 @@ class NpzWriter:
         self.frames.extend([frame.index] * len(poses))
         self.frame_names.append(frame.name)
 
-    def close(self) -> None:
+    def close(self, keep: bool = True) -> None:
+        if not keep:
+            return
+
         def stacked(field: str, shape: tuple[int, ...], dtype: type) -> np.ndarray:
             arrays = [getattr(p, field) for p in self.rows]
             return np.concatenate(arrays).astype(dtype) if arrays else np.zeros((0, *shape), dtype)
 
         num_keypoints = self.skeleton.num_keypoints
-        np.savez_compressed(
-            self.path, keypoint_names=np.array(self.skeleton.names), frame_names=np.array(self.frame_names),
+        with atomic_path(self.path) as temporary, temporary.open("wb") as file:
+            np.savez_compressed(
+                file, keypoint_names=np.array(self.skeleton.names), frame_names=np.array(self.frame_names),
             frame=np.asarray(self.frames, dtype=np.int64),
             keypoints=stacked("keypoints", (num_keypoints, 2), np.float32),
             keypoint_scores=stacked("keypoint_scores", (num_keypoints,), np.float32),
-            boxes=stacked("boxes", (4,), np.float32), scores=stacked("scores", (), np.float32),
-            track_ids=stacked("track_ids", (), np.int64))
+                boxes=stacked("boxes", (4,), np.float32), scores=stacked("scores", (), np.float32),
+                track_ids=stacked("track_ids", (), np.int64))
 
 
 class DrawingWriter:
     """Frames with the poses drawn: one image per frame in a folder, or one video file (`fps` given)."""
 
-    def __init__(self, target: Path, skeleton: Skeleton, threshold: float = 0.3, fps: float | None = None) -> None:
+    def __init__(self, target: Path, skeleton: Skeleton, names: OutputFolder, threshold: float = 0.3,
+                 fps: float | None = None) -> None:
         self.target = target
         self.skeleton = skeleton
+        self.names = names
         self.threshold = threshold
         self.fps = fps
         self.video: cv2.VideoWriter | None = None
+        self.stream: StreamFile | None = None
         self.size: tuple[int, int] | None = None
         if fps is None:
             target.mkdir(parents=True, exist_ok=True)
@@ -180,11 +215,13 @@ class DrawingWriter:
     def write(self, frame: Frame, poses: Poses) -> None:
         image = draw_poses(frame.image.copy(), poses, self.skeleton, self.threshold)
         if self.fps is None:
-            cv2.imwrite(str(self.target / f"{Path(frame.name).stem}.jpg"), image)
+            write_image_atomic(self.names.claim(self.target.name / Path(frame.name).with_suffix(".jpg")), image)
             return
         if self.video is None:
             height, width = image.shape[:2]
-            self.video = cv2.VideoWriter(str(self.target), cv2.VideoWriter_fourcc(*"mp4v"), self.fps, (width, height))
+            self.stream = StreamFile(self.target, suffix=self.target.suffix)
+            self.video = cv2.VideoWriter(str(self.stream.temporary), cv2.VideoWriter_fourcc(*"mp4v"), self.fps,
+                                         (width, height))
             if not self.video.isOpened():
                 raise ValueError(f"cannot write video {self.target} (OpenCV has no mp4v encoder here?)")
             self.size = (width, height)
@@ -192,29 +229,31 @@ class DrawingWriter:
             image = cv2.resize(image, self.size)
         self.video.write(image)
 
-    def close(self) -> None:
+    def close(self, keep: bool = True) -> None:
         if self.video is not None:
             self.video.release()
+            self.stream.close(keep)
 
 
 def open_writers(folder: Path, formats: list[str], skeleton: Skeleton, header: dict, video_fps: float | None = None,
-                 threshold: float = 0.3) -> list:
+                 threshold: float = 0.3, names: OutputFolder | None = None) -> list:
     """The writers for `formats` (a subset of FORMATS), all under `folder` with fixed names:
     visualisation/ or visualisation.mp4, predictions.coco.json (+ skeleton.json), openpose/, predictions.jsonl,
-    predictions.npz."""
+    predictions.npz. `names` hands out the per-frame file names (by default: any name once)."""
     unknown = sorted(set(formats) - set(FORMATS))
     if unknown:
         raise ValueError(f"unknown output format(s) {unknown}; known: {', '.join(FORMATS)}")
     folder.mkdir(parents=True, exist_ok=True)
+    names = names or OutputFolder(folder)
     writers = []
     for name in formats:
         if name == "draw":
             target = folder / ("visualisation.mp4" if video_fps else "visualisation")
-            writers.append(DrawingWriter(target, skeleton, threshold, video_fps))
+            writers.append(DrawingWriter(target, skeleton, names, threshold, video_fps))
         elif name == "coco":
             writers.append(CocoResultsWriter(folder / "predictions.coco.json", skeleton))
         elif name == "openpose":
-            writers.append(OpenPoseWriter(folder / "openpose", skeleton))
+            writers.append(OpenPoseWriter(folder / "openpose", skeleton, names))
         elif name == "jsonl":
             writers.append(JsonlWriter(folder / "predictions.jsonl", skeleton, header))
         else:

@@ -1,6 +1,7 @@
 """Reading the reference pose toolbox's RTMPose state dicts and mapping their key names onto ours."""
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -56,7 +57,10 @@ def read_toolbox_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
             raise ValueError(f"{path}: not a readable safetensors file ({error})") from error
     else:
         try:
-            with torch.serialization.safe_globals(_NUMPY_SAFE_GLOBALS):
+            # A file that is no checkpoint at all makes torch warn about its pickle protocol before it refuses it:
+            # the refusal (below) is the message.
+            with torch.serialization.safe_globals(_NUMPY_SAFE_GLOBALS), warnings.catch_warnings():
+                warnings.filterwarnings("ignore", message="Detected pickle protocol", category=UserWarning)
                 checkpoint = torch.load(path, map_location="cpu", weights_only=True)
         except Exception as error:  # torch raises UnpicklingError, RuntimeError or EOFError depending on the damage
             raise ValueError(f"{path}: cannot be loaded as a weights-only PyTorch checkpoint "

@@ -32,8 +32,8 @@ def load_skeleton_file(path: str | Path) -> Skeleton:
     if not path.is_file():
         raise FileNotFoundError(f"skeleton file not found: {path}")
     try:
-        data = yaml.load(path.read_text(), Loader=SafeLoader)
-    except yaml.YAMLError as error:
+        data = yaml.load(path.read_bytes(), Loader=SafeLoader)
+    except (yaml.YAMLError, UnicodeDecodeError) as error:
         raise SkeletonError(f"{path}: not valid YAML: {error}") from None
     return Skeleton.from_dict(data, source=str(path))
 

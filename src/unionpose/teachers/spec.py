@@ -4,8 +4,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal, Sequence
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import Field, model_validator
 
+from unionpose.core.config_schema import ConfigModel
 from unionpose.data.instance import Instance
 from unionpose.skeletons import get_skeleton
 from unionpose.teachers.base import StudentSpace, Teacher
@@ -14,7 +15,7 @@ from unionpose.teachers.checkpoint import CheckpointTeacher
 from unionpose.teachers.onnx import OnnxTeacher
 
 
-class TeacherSpec(BaseModel):
+class TeacherSpec(ConfigModel):
     """One teacher of a recipe.
 
     kind: `checkpoint` (a UnionPose model file), `onnx` (a pose graph in the public RTMPose layout), or `coordinates`
@@ -22,8 +23,6 @@ class TeacherSpec(BaseModel):
     mode: `online` runs the teacher on every augmented crop; `cached` runs it once per instance (written to `cache`)
     and warps its points into each crop. `coordinates` teachers are always cached.
     """
-
-    model_config = ConfigDict(extra="forbid")
 
     name: str = Field(pattern=r"^[A-Za-z0-9_-]+$")     # logged as kd/<name>; also a module key, so no dots
     kind: Literal["checkpoint", "onnx", "coordinates"]

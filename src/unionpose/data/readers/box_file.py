@@ -6,7 +6,7 @@ from pathlib import Path
 import numpy as np
 
 from unionpose.core.errors import DataError
-from unionpose.data.readers.coco import clip_box, read_image_table
+from unionpose.data.readers.coco import read_image_table, usable_box
 from unionpose.data.readers.detections import PERSON, read_detections
 from unionpose.data.readers.jsonfile import load_json
 
@@ -27,7 +27,7 @@ class BoxFile:
         if isinstance(data, dict):
             self._read_ground_truth(data)
         else:
-            images = read_image_table(image_table, ".") if image_table else None
+            images = read_image_table(image_table, ".", confine=False) if image_table else None
             detections, _ = read_detections(self.path, images, score_threshold)
             for detection in detections:
                 entry = (detection.box.astype(np.float64), detection.score)
@@ -38,7 +38,7 @@ class BoxFile:
     def _read_ground_truth(self, data: dict) -> None:
         if not isinstance(data.get("images"), list) or not isinstance(data.get("annotations"), list):
             raise DataError(self.path, None, "images/annotations", "a ground-truth box file needs both lists")
-        sizes = {record.id: record for record in read_image_table(self.path, ".").values()}
+        sizes = {record.id: record for record in read_image_table(self.path, ".", confine=False).values()}
         for i, annotation in enumerate(data["annotations"]):
             record = f"annotations[{i}]"
             if not isinstance(annotation, dict) or annotation.get("category_id", PERSON) != PERSON \
@@ -51,9 +51,9 @@ class BoxFile:
                 box = np.asarray(annotation.get("bbox"), dtype=np.float64).reshape(4)
             except (TypeError, ValueError):
                 raise DataError(self.path, record, "bbox", f"expected [x, y, w, h], got {annotation.get('bbox')!r}")
-            box = clip_box(box, image.height, image.width) if np.isfinite(box).all() else None
-            if box is not None and box[2] >= 1 and box[3] >= 1:
-                self.boxes.setdefault(image.path.name, []).append((box, 1.0))
+            box = usable_box(box, image.height, image.width)[0] if np.isfinite(box).all() else None
+            if box is not None:
+                self.boxes.setdefault(image.path.name, []).append((box.astype(np.float64), 1.0))
 
     def lookup(self, file_name: str) -> tuple[np.ndarray, np.ndarray]:
         """Boxes (N, 4) and scores (N,) for an image file name; none when the file lists none for it."""

@@ -8,8 +8,10 @@ from typing import Any
 import numpy as np
 
 from unionpose.core.errors import DataError
+from unionpose.core.transforms import clip_box
 from unionpose.core.values import is_int, is_number
 from unionpose.data.instance import Instance
+from unionpose.data.readers.image_records import check_repeated_image, image_path
 from unionpose.data.readers.jsonfile import load_json
 from unionpose.data.readers.report import (
     CROWD, DEGENERATE_BOX, INVALID, NO_KEYPOINTS, OUTSIDE_IMAGE, PersonRecord, ReadReport,
@@ -68,12 +70,13 @@ class ImageRecord:
 
 
 def read_coco(annotations: str | Path, images: str | Path | None, format: str = "coco",
-              skeleton: str | Skeleton | None = None, on_error: str = "raise", dataset: str = ""
-              ) -> tuple[list[Instance], ReadReport]:
+              skeleton: str | Skeleton | None = None, on_error: str = "raise", dataset: str = "",
+              confine: bool = True) -> tuple[list[Instance], ReadReport]:
     """Read a COCO-family keypoint file (or a folder of them, as PoseTrack18 ships) into instances.
 
     `images` is the folder the file names are relative to; None takes the folder a file records in its
-    `info.images_root`, as UnionPose's pseudo-label files do.
+    `info.images_root`, as UnionPose's pseudo-label files do. With `confine` a file name leading outside that folder
+    is an error. An image listed twice is one image when the copies are identical, an error when they differ.
 
     Instances keep the dataset's native skeleton (`skeleton`, default per format). Crowd annotations, people
     without keypoints and boxes outside the image are filtered (RTMPose's recipe); boxes are clipped to the image.
@@ -93,7 +96,8 @@ def read_coco(annotations: str | Path, images: str | Path | None, format: str = 
     files = sorted(annotations.glob("*.json")) if annotations.is_dir() else [annotations]
     if not files:
         raise DataError(annotations, None, None, "the annotation folder holds no .json files")
-    reader = _CocoReader(None if images is None else Path(images), flavour, parts, skeleton, on_error, dataset)
+    reader = _CocoReader(None if images is None else Path(images), flavour, parts, skeleton, on_error, dataset,
+                         confine)
     report = ReadReport(str(annotations))
     instances: list[Instance] = []
     for file in files:
@@ -102,16 +106,26 @@ def read_coco(annotations: str | Path, images: str | Path | None, format: str = 
     return instances, report
 
 
-def read_image_table(annotations: str | Path, images: str | Path) -> dict[int, ImageRecord]:
-    """The `images` table of a COCO-style file: image id -> path and size (to pair detections with their images)."""
+def read_image_table(annotations: str | Path, images: str | Path, confine: bool = True) -> dict[int, ImageRecord]:
+    """The `images` table of a COCO-style file: image id -> path and size (to pair detections with their images).
+
+    `confine`: file names must stay inside `images` (pass False where the files are only matched by name).
+    """
     annotations = Path(annotations)
     data = load_json(annotations)
     if not isinstance(data, dict) or not isinstance(data.get("images"), list):
         raise DataError(annotations, None, "images", "expected a COCO-style object with an 'images' list")
     table: dict[int, ImageRecord] = {}
+    first: dict[int, tuple[int, dict]] = {}
     for i, entry in enumerate(data["images"]):
-        record = _parse_image(annotations, i, entry, Path(images), table)
+        image_id = entry.get("id") if isinstance(entry, dict) else None
+        if is_int(image_id) and image_id in first:
+            check_repeated_image(annotations, f"images[{i}] (image id {image_id})", image_id, entry,
+                                 first[image_id][1], f"images[{first[image_id][0]}]")
+            continue
+        record = _parse_image(annotations, i, entry, Path(images), confine)
         table[record.id] = record
+        first[record.id] = (i, entry)
     return table
 
 
@@ -132,7 +146,7 @@ def _recorded_images_root(file: Path, data: dict) -> Path:
     return Path(root)
 
 
-def _parse_image(file: Path, index: int, entry: Any, images: Path, seen: dict[int, Any]) -> ImageRecord:
+def _parse_image(file: Path, index: int, entry: Any, images: Path, confine: bool) -> ImageRecord:
     record = f"images[{index}]"
     if not isinstance(entry, dict):
         raise DataError(file, record, None, f"expected an object, got {type(entry).__name__}")
@@ -140,30 +154,31 @@ def _parse_image(file: Path, index: int, entry: Any, images: Path, seen: dict[in
     if not is_int(image_id):
         raise DataError(file, record, "id", f"expected an integer image id, got {image_id!r}")
     record = f"images[{index}] (image id {image_id})"
-    if image_id in seen:
-        raise DataError(file, record, "id", f"duplicate image id {image_id}")
     name = entry.get("file_name")
     if not isinstance(name, str) or not name:
         raise DataError(file, record, "file_name", f"expected a file name, got {name!r}")
+    path = image_path(images, name, file, record, "file_name", confine)
     for key in ("height", "width"):
         value = entry.get(key)
         if not is_int(value) or value <= 0:
             raise DataError(file, record, key, f"expected a positive integer, got {value!r}")
-    return ImageRecord(id=image_id, path=images / name, height=entry["height"], width=entry["width"])
+    return ImageRecord(id=image_id, path=path, height=entry["height"], width=entry["width"])
 
 
 class _CocoReader:
     """Reads the files of one source; checks records one by one, then the numbers of all of them at once."""
 
     def __init__(self, images: Path | None, flavour: CocoFlavour, parts: tuple[tuple[str, str | None, int], ...],
-                 skeleton: Skeleton, on_error: str, dataset: str) -> None:
+                 skeleton: Skeleton, on_error: str, dataset: str, confine: bool) -> None:
         self.images = images
+        self.confine = confine
         self.parts = parts
         self.skeleton = skeleton
         self.on_error = on_error
         self.dataset = dataset
         self.seen_ann_ids: dict[int, str] = {}     # annotation id -> where it was first seen (across files)
-        self.seen_image_ids: dict[int, str] = {}   # the same for image ids
+        # image id -> (the file and index that first list it, its record as written, what it was read as)
+        self.seen_images: dict[int, tuple[Path, int, dict, ImageRecord | DataError]] = {}
         starts = np.cumsum([0] + [count for _, _, count in parts])
         self.part_of_point = np.repeat(np.arange(len(parts)), [count for _, _, count in parts])
         self.part_start = starts[:-1]
@@ -188,7 +203,7 @@ class _CocoReader:
             except DataError as error:
                 errors[i] = error
         records = self._check_numbers(file, records, errors)
-        report.image_ids.extend(images)
+        report.image_ids.extend(i for i in images if self.seen_images[i][0] == file)   # each image once
         report.people.extend(PersonRecord(r.ann_id, r.image_id, tuple(float(v) for v in r.box), r.area, r.crowd)
                              for r in records)
         if errors:
@@ -212,21 +227,25 @@ class _CocoReader:
                                 f"({list(self.skeleton.names[: len(body)])}); check the format and skeleton")
 
     def _image_table(self, file: Path, entries: list, root: Path) -> dict[int, ImageRecord | DataError]:
+        """Image id -> record; an identical repeat (in this file or an earlier one) is the same image, a repeat
+        that differs is an error even under on_error="skip" (which image an annotation means would be a guess)."""
         table: dict[int, ImageRecord | DataError] = {}
         for i, entry in enumerate(entries):
+            image_id = entry.get("id") if isinstance(entry, dict) else None
+            if is_int(image_id) and image_id in self.seen_images:
+                first_file, index, first, parsed = self.seen_images[image_id]
+                check_repeated_image(file, f"images[{i}] (image id {image_id})", image_id, entry, first,
+                                     f"{first_file.name} images[{index}]")
+                table[image_id] = parsed
+                continue
             try:
-                record = _parse_image(file, i, entry, root, table)
-                if record.id in self.seen_image_ids:
-                    raise DataError(file, f"images[{i}] (image id {record.id})", "id",
-                                    f"duplicate image id {record.id} (first in {self.seen_image_ids[record.id]})")
-                self.seen_image_ids[record.id] = file.name
-                table[record.id] = record
+                parsed = _parse_image(file, i, entry, root, self.confine)
             except DataError as error:
-                image_id = entry.get("id") if isinstance(entry, dict) else None
-                duplicate = image_id in table or image_id in self.seen_image_ids
-                if self.on_error == "raise" or not is_int(image_id) or duplicate:
-                    raise           # an annotation of a duplicate or id-less image could not tell which it means
-                table[image_id] = error     # its annotations are skipped with this message
+                if self.on_error == "raise" or not is_int(image_id):
+                    raise           # an annotation of an id-less image could not tell which it means
+                parsed = error      # its annotations are skipped with this message
+            table[image_id] = parsed
+            self.seen_images[image_id] = (file, i, entry, parsed)
         return table
 
     def _parse_annotation(self, file: Path, i: int, ann: Any, images: dict) -> _Record:
@@ -382,20 +401,12 @@ def _numbers(file: Path, where: str, key: str, value: Any, length: int, expected
 
 
 def usable_box(box: np.ndarray, height: int, width: int) -> tuple[np.ndarray | None, str | None]:
-    """The box clipped to the image as float32, or None and the skip reason (outside the image, under one pixel)."""
-    clipped = clip_box(box, height, width)
-    if clipped is None:
+    """The box clipped to the image (`core.transforms.clip_box`) as float32, or None and the skip reason: it does not
+    overlap the image, or is under one pixel wide or high once clipped."""
+    x, y, w, h = box
+    if x > width - 1 or y > height - 1 or x + w < 0 or y + h < 0:
         return None, OUTSIDE_IMAGE
+    clipped = clip_box(box, width, height)
     if clipped[2] < 1 or clipped[3] < 1:
         return None, DEGENERATE_BOX
     return clipped.astype(np.float32), None
-
-
-def clip_box(box: np.ndarray, height: int, width: int) -> np.ndarray | None:
-    """Clip (x, y, w, h) to the pixel grid [0, width-1] x [0, height-1]; None when it does not overlap the image."""
-    x, y, w, h = box
-    if x > width - 1 or y > height - 1 or x + w < 0 or y + h < 0:
-        return None
-    x1, y1 = max(x, 0.0), max(y, 0.0)
-    x2, y2 = min(x + w, width - 1.0), min(y + h, height - 1.0)
-    return np.array([x1, y1, x2 - x1, y2 - y1])
