@@ -152,7 +152,8 @@ def random_case(seed: int) -> tuple[dict, list[dict], np.ndarray]:
 
     Ground truth: images without people, crowd regions (with and without points), people without labelled points,
     zero-area people, a second category with its own people, a listed category nobody belongs to, an annotation of
-    an unlisted category; medium, large and small people. Predictions: noisy copies at several noise levels (OKS
+    an unlisted category; medium, large and small people; annotation ids from 0 for even seeds (pycocotools counts a
+    match to id 0 as none). Predictions: noisy copies at several noise levels (OKS
     on both sides of every threshold), duplicates, false positives (also in images without people), an image with
     more predictions than maxDets, zero-extent poses, tied scores; some labelled people get no prediction and some
     images none at all. The keypoint count and sigmas change with the seed (a skeleton's own, or random ones).
@@ -182,7 +183,8 @@ def random_case(seed: int) -> tuple[dict, list[dict], np.ndarray]:
             area = 0.0 if rng.random() < 0.05 else float(box[2] * box[3] * rng.uniform(0.4, 0.7))
             category = 2 if rng.random() < 0.1 else 1
             annotations.append({
-                "id": len(annotations) + 1, "image_id": image["id"], "category_id": category, "iscrowd": int(crowd),
+                "id": len(annotations) + seed % 2, "image_id": image["id"], "category_id": category,
+                "iscrowd": int(crowd),
                 "bbox": box.tolist(), "area": area, "num_keypoints": int((visible > 0).sum()),
                 "keypoints": np.concatenate([xy, visible[:, None]], axis=1).reshape(-1).tolist()})
             if crowd or rng.random() < 0.2:
@@ -229,3 +231,16 @@ def test_randomised_with_the_box_area_as_scale():
     ours = coco_keypoint_ap(gt, results, sigmas, use_area=False)
     np.testing.assert_allclose([ours[name] for name in STAT_NAMES], pycocotools_evaluator(boxed, results, sigmas).stats,
                                rtol=0, atol=1e-9)
+
+
+def test_results_only_where_nobody_is():
+    gt, _, sigmas = random_case(3)
+    empty_images = sorted({i["id"] for i in gt["images"]} - {a["image_id"] for a in gt["annotations"]})
+    rng = np.random.default_rng(0)
+    results = [{"image_id": image_id, "category_id": 1, "score": 0.5,
+                "keypoints": rng.uniform(0, 300, size=3 * len(sigmas)).tolist()} for image_id in empty_images]
+    ours = coco_keypoint_ap(gt, results, sigmas)
+    np.testing.assert_allclose([ours[name] for name in STAT_NAMES], pycocotools_evaluator(gt, results, sigmas).stats,
+                               rtol=0, atol=1e-9)
+    assert ours["AP"] == 0.0 and ours["num_results"] == len(empty_images) > 0
+    assert all(p["result_index"] is None for p in ours["per_instance"])

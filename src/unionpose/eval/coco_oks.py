@@ -11,8 +11,8 @@ compare the values with pycocotools' exactly).
 from __future__ import annotations
 
 from collections import defaultdict
-from itertools import chain
 from dataclasses import dataclass
+from itertools import chain
 from typing import Any, Mapping, Sequence
 
 import numpy as np
