@@ -120,6 +120,6 @@ class DistillationObjective(nn.Module):
                                           self.spec.feature_kd)
                 terms[f"feat/{teacher.name}"] = feature.detach()
                 loss = loss + decay * feature
-        terms["decay"] = loss.new_tensor(decay)
+        terms["decay"] = loss.new_full((), decay)   # filled on the device: no copy from host memory to wait for
         terms["loss"] = loss
         return terms

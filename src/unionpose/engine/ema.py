@@ -27,11 +27,16 @@ class ModelEMA:
 
     @torch.no_grad()
     def update(self, model: nn.Module) -> None:
+        """Move the copy towards `model`; the floating-point tensors in one fused call (`torch._foreach_lerp_`: the
+        same lerp per element as `Tensor.lerp_`, without a Python-level call per tensor)."""
         weight = (1.0 - self.momentum) * math.exp(-(self.updates + 1) / self.gamma) + self.momentum
         source = model.state_dict()
+        averages, targets = [], []
         for name, average in self.module.state_dict().items():
             if average.is_floating_point():
-                average.lerp_(source[name].detach(), weight)
+                averages.append(average)
+                targets.append(source[name])
             else:
                 average.copy_(source[name])
+        torch._foreach_lerp_(averages, targets, weight)
         self.updates += 1

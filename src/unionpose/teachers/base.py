@@ -70,6 +70,7 @@ class Teacher(ABC):
         student_channels = np.flatnonzero(self.mapping.src_index >= 0)
         self.student_channels = torch.from_numpy(student_channels)
         self.teacher_channels = torch.from_numpy(self.mapping.src_index[student_channels])
+        self._channels_on: dict[torch.device, tuple[torch.Tensor, torch.Tensor, torch.Tensor]] = {}
 
     @property
     @abstractmethod
@@ -85,11 +86,20 @@ class Teacher(ABC):
     def __call__(self, batch: dict[str, torch.Tensor], with_feature: bool = False) -> TeacherOutput:
         """Predictions for a training batch (see `unionpose.data.dataset`: 'image', 'matrix', 'flipped', ...)."""
 
+    def channels_on(self, device: torch.device) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """(student channels, teacher channels, `covered`) on `device`, copied there once: copying them from host
+        memory at every step would make the host wait for the GPU each time."""
+        if device not in self._channels_on:
+            self._channels_on[device] = (self.student_channels.to(device), self.teacher_channels.to(device),
+                                         self.covered.to(device))
+        return self._channels_on[device]
+
     def to_student_channels(self, values: torch.Tensor) -> torch.Tensor:
         """(N, K_teacher, ...) -> (N, K_student, ...): teacher rows moved to their student channels, zeros elsewhere."""
         shape = (values.shape[0], self.student.skeleton.num_keypoints) + tuple(values.shape[2:])
         placed = values.new_zeros(shape)
-        placed[:, self.student_channels.to(values.device)] = values[:, self.teacher_channels.to(values.device)]
+        student_channels, teacher_channels, _ = self.channels_on(values.device)
+        placed[:, student_channels] = values[:, teacher_channels]
         return placed
 
     def __repr__(self) -> str:

@@ -40,7 +40,7 @@ class CheckpointTeacher(LogitTeacher):
         if next(self.model.parameters()).device != images.device:
             self.model.to(images.device)
         self.model.eval()
-        with torch.no_grad():
+        with torch.inference_mode():    # no autograd bookkeeping at all (no_grad still counts tensor versions)
             feature = self.model.forward_features(images)
             simcc_x, simcc_y = self.model.forward_head(feature)
         return simcc_x, simcc_y, feature if with_feature else None

@@ -41,7 +41,7 @@ class LogitTeacher(Teacher):
         simcc_x, simcc_y, feature = self.run(self.teacher_input(images), with_feature)
         simcc_x = self.to_student_channels(self.resample_x(simcc_x.float()))
         simcc_y = self.to_student_channels(self.resample_y(simcc_y.float()))
-        mask = self.covered.to(images.device).expand(images.shape[0], -1)
+        mask = self.channels_on(images.device)[2].expand(images.shape[0], -1)
         return TeacherOutput(simcc_x, simcc_y, mask, feature)
 
     def predict_crops(self, crops_rgb: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

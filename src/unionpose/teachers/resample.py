@@ -48,14 +48,22 @@ class BinResampler:
         self.lower = position.floor().long().clamp(max=self.teacher_bins - 1)
         self.upper = (self.lower + 1).clamp(max=self.teacher_bins - 1)
         self.fraction = (position - self.lower).float()
+        self._on: dict[tuple[torch.device, torch.dtype], tuple[torch.Tensor, torch.Tensor, torch.Tensor]] = {}
 
     def __call__(self, logits: torch.Tensor) -> torch.Tensor:
         if logits.shape[-1] != self.teacher_bins:
             raise ValueError(f"expected teacher logits with {self.teacher_bins} bins, got shape {tuple(logits.shape)}")
         if self.identity:
             return logits
-        device = logits.device
-        fraction = self.fraction.to(device=device, dtype=logits.dtype)
-        lower = logits[..., self.lower.to(device)]
-        upper = logits[..., self.upper.to(device)]
+        lower_bins, upper_bins, fraction = self._tables_on(logits.device, logits.dtype)
+        lower = logits[..., lower_bins]
+        upper = logits[..., upper_bins]
         return lower + (upper - lower) * fraction
+
+    def _tables_on(self, device: torch.device, dtype: torch.dtype) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """The bin indices and fractions on `device`, copied there once (a copy from host memory at every step
+        would make the host wait for the GPU)."""
+        key = (device, dtype)
+        if key not in self._on:
+            self._on[key] = (self.lower.to(device), self.upper.to(device), self.fraction.to(device=device, dtype=dtype))
+        return self._on[key]
