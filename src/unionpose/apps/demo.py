@@ -139,6 +139,7 @@ def stage_config(stage: Stage, out: Path, data_dir: Path, scale: DemoScale, seed
                       "path": str(weights[name])} for name in stage.teachers],
         "train": {"epochs": scale.student_epochs, "batch_size": scale.batch_size, "lr": scale.lr,
                   "lr_batch_size": scale.lr_batch_size, "warmup_iters": scale.warmup_iters, "cosine_from_epoch": 0,
+                  "freeze_backbone_epochs": scale.freeze_backbone_epochs,
                   "ema": False, "seed": seed, "workers": 1, "val_interval": 1, "validation": "datasets",
                   "log_interval": 10, "tensorboard": False},
         "output": str(out / "runs" / stage.name),
