@@ -8,7 +8,7 @@ import pytest
 import yaml
 
 from conftest import REPO
-from unionpose.apps.demo_setup import STUDENTS, TEACHERS, UNTRAINED
+from unionpose.apps.demo_setup import QUICK_SCALE, STUDENTS, TEACHERS, UNTRAINED
 from unionpose.apps.demo_tables import findings, format_tables
 from unionpose.apps.demo_weights import WEIGHT_FILES, shipped_weights, weight_paths, weight_recipes
 from unionpose.cli import main
@@ -52,6 +52,16 @@ def test_findings_are_computed_from_the_numbers():
     assert verdicts["the unified student's two-dataset average is 10+ points above the MPII-only student's"]
     assert verdicts["unified, no distillation: 21-point AP at least 2x MPII only's"]
     assert not verdicts["unified, no distillation: 21-point AP at least 2x COCO only's"]               # 45 vs 25
+
+
+def test_findings_check_the_teachers_against_the_targets():
+    metrics = _metrics(coco={"student_mpii": 0.1, "student_coco": 0.6, "unified_kd": 0.58, "teacher_coco": 0.45,
+                             "teacher_mpii": 0.1},
+                       mpii={"student_mpii": 0.7, "unified_kd": 0.6, "teacher_coco": 0.6, "teacher_mpii": 0.74},
+                       all21={"student_mpii": 0.1, "student_coco": 0.25, "unified": 0.45, "unified_kd": 0.5})
+    verdicts = {claim: holds for claim, holds, _ in findings(metrics)}
+    assert verdicts["the COCO-like teacher is clearly good (COCO-like AP at least 40)"]
+    assert not verdicts["the MPII-like teacher is clearly good (MPII-like PCKh@0.5 at least 75)"]       # 74 < 75
 
 
 def test_the_demo_weight_recipes_are_the_configs_in_the_repository():
@@ -127,7 +137,8 @@ def test_quick_demo_end_to_end(tmp_path, capsys):
     assert "## Findings" in report and "crops per second" in report
     assert set(results["seconds"]) >= {"data", "evaluation", "total", *(s.name for s in STUDENTS)}
     curves = [json.loads(line) for line in (out / "runs" / "unified" / "metrics.jsonl").read_text().splitlines()]
-    assert [r["epoch"] for r in curves if r["kind"] == "val"] == [1, 2]           # validated after every epoch
+    epochs = list(range(1, QUICK_SCALE.student_epochs + 1))
+    assert [r["epoch"] for r in curves if r["kind"] == "val"] == epochs           # validated after every epoch
     # a second run reuses every finished stage
     assert main(["demo", "--out", str(out), "--quick"]) == 0
     assert capsys.readouterr().out.count("reused") == len(STUDENTS) + 2

@@ -34,7 +34,8 @@ def write_demo_report(result: DemoResult, scale: DemoScale, weights: dict[str, P
                       for name, rates in result.throughput.items())
     seconds = "\n".join(f"| {name} | {value:.0f} |" for name, value in result.seconds.items())
     corpus = provenance.get("corpus", {})
-    teacher_scores = "\n".join(f"| {name} | " + ", ".join(f"{k} {v:.3f}" for k, v in scores.items()) + " |"
+    teacher_scores = "\n".join(f"| {name} | " + ", ".join(f"{k} {v:g}" if k == "epoch" else f"{k} {v:.3f}"
+                                                      for k, v in scores.items()) + " |"
                                for name, scores in provenance.get("corpus_validation", {}).items())
     text = f"""# UnionPose demo: the paper's experiment in miniature
 

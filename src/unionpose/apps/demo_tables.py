@@ -55,7 +55,15 @@ def findings(metrics: dict[str, dict[str, Any]]) -> list[tuple[str, bool, str]]:
     mpii_only, coco_only, unified = (table1_numbers(metrics, n) for n in ("student_mpii", "student_coco", "unified_kd"))
     all21 = {n: headline_percent(metrics[n]["all21"]) for n in ("student_mpii", "student_coco", "unified",
                                                                  "unified_kd")}
-    checks = [
+    checks = []
+    if "teacher_coco" in metrics and "teacher_mpii" in metrics:
+        teacher_ap = headline_percent(metrics["teacher_coco"]["coco"])
+        teacher_pckh = headline_percent(metrics["teacher_mpii"]["mpii"])
+        checks += [("the COCO-like teacher is clearly good (COCO-like AP at least 40)", teacher_ap >= 40.0,
+                    f"{teacher_ap:.2f}"),
+                   ("the MPII-like teacher is clearly good (MPII-like PCKh@0.5 at least 75)", teacher_pckh >= 75.0,
+                    f"{teacher_pckh:.2f}")]
+    checks += [
         ("merging costs little on COCO-like AP (unified + distillation within 5 AP points of COCO only)",
          unified[1] >= coco_only[1] - 5.0, f"{unified[1]:.2f} vs {coco_only[1]:.2f}"),
         ("merging costs little on MPII-like PCKh (within 3 points of MPII only)",

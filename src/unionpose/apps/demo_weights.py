@@ -47,7 +47,7 @@ def weight_paths(folder: Path) -> dict[str, Path]:
     missing = [str(path) for path in paths.values() if not path.is_file()]
     if missing:
         raise FileNotFoundError(f"demo weights missing: {', '.join(missing)}; make them with "
-                                "`unionpose demo --retrain-teachers` (2-3 hours on 2 CPU cores)")
+                                "`unionpose demo --retrain-teachers` (about 3.5 hours on 2 CPU cores)")
     return paths
 
 
