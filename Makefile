@@ -60,7 +60,7 @@ setup-experts: $(EXPERTS_STAMP)
 test-experts: setup-experts
 	$(EXPERTS_BIN)/python -m pytest -q -m experts tests/experts
 
-# The paper's experiment in miniature (about 12 minutes on 2 CPU cores; DEMO_ARGS=--quick for a 1-minute smoke run).
+# The paper's experiment in miniature (about 15 minutes on 2 CPU cores; DEMO_ARGS=--quick for a 2-minute run).
 demo: setup
 	$(BIN)/unionpose demo --out $(DEMO_OUT) $(DEMO_ARGS)
 

@@ -11,7 +11,7 @@ HELP = "two datasets, two teachers, one 21-point student: train, evaluate, repor
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser("demo", help=HELP)
     parser.add_argument("--out", type=Path, default=Path("runs/demo"), help="output folder (default runs/demo)")
-    parser.add_argument("--quick", action="store_true", help="a smoke-test scale: under 2 minutes")
+    parser.add_argument("--quick", action="store_true", help="heads only on the shipped backbone, smaller data: under 2 minutes")
     parser.add_argument("--force", action="store_true", help="redo every stage instead of reusing finished ones")
     parser.add_argument("--seed", type=int, default=21, help="seed of the data and of every training run")
     weights = parser.add_mutually_exclusive_group()
