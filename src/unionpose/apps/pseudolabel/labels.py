@@ -5,6 +5,7 @@ from pathlib import Path
 
 import numpy as np
 
+from unionpose.apps.labelling import LABELLED, NO_BOXES, NOBODY, UNREADABLE
 from unionpose.apps.pseudolabel.config import PseudoLabelConfig
 from unionpose.core.errors import DataError
 from unionpose.data.instance import Instance
@@ -14,8 +15,6 @@ from unionpose.skeletons import get_skeleton
 from unionpose.teachers.mediapipe_experts import EXPERT_NAME, MEDIAPIPE_VERSION
 
 BOX_MARGIN = 0.1              # a box made from the points (full-frame mode) grows by this much on each side
-# What became of one image: the status of its record in the progress file.
-LABELLED, NOBODY, NO_BOXES, UNREADABLE = "labelled", "nobody", "no_boxes", "unreadable"
 
 
 def _tight_box(points: np.ndarray) -> list[float]:
