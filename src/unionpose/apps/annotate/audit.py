@@ -9,6 +9,7 @@ left/right swap. The list is sorted by disagreement (1 - similarity), worst firs
 from __future__ import annotations
 
 from collections.abc import Sequence
+import re
 from pathlib import Path
 
 import cv2
@@ -106,7 +107,7 @@ def draw_cases(cases: Sequence[dict], people: Sequence[Person], skeleton: Skelet
             cv2.circle(crop, b, 6, SOURCE_COLOUR, 2, cv2.LINE_AA)
         text = f"{case['keypoint']} vs {case['source']} oks {case['oks']:.2f}"
         cv2.putText(crop, text, (4, height - 8), cv2.FONT_HERSHEY_SIMPLEX, 0.35, (255, 255, 255), 1, cv2.LINE_AA)
-        safe = "".join(c if c.isalnum() or c in "-_" else "_" for c in case["keypoint"])
+        safe = re.sub(r"[^A-Za-z0-9_]+", "_", case["keypoint"])
         path = folder / f"{rank:03d}_ann{case['annotation_id']}_{safe}.jpg"
         ok, encoded = cv2.imencode(".jpg", crop)
         if ok:

@@ -49,13 +49,16 @@ def person_area(raw: dict, dataset_format: str, instance: Instance) -> float:
 
 
 def native_values(entry: MixtureEntry, raw: dict) -> np.ndarray:
-    """A record's own points as written, (K_native, 3): x, y and the visibility flag or label score."""
+    """A record's own points, (K_native, 3): x, y as written and the visibility flag; a WholeBody label score in
+    (0, 1] is flag 1, as the reader takes it (the scores stay in the record's own part arrays)."""
     if entry.source.format == "mpii":
         joints = np.asarray(raw["joints"], dtype=np.float64).reshape(-1, 2)
         flags = np.asarray(raw["joints_vis"], dtype=np.float64).reshape(-1, 1)
         return np.concatenate([joints, flags], axis=1)
     parts = FLAVOURS[entry.source.format].parts or (("keypoints", None, entry.skeleton.num_keypoints),)
-    return np.concatenate([np.asarray(raw[field], dtype=np.float64).reshape(-1, 3) for field, _, _ in parts])
+    values = np.concatenate([np.asarray(raw[field], dtype=np.float64).reshape(-1, 3) for field, _, _ in parts])
+    values[:, 2] = np.clip(np.ceil(values[:, 2]), 0, 2)     # a label score (WholeBody) counts as labelled, as read
+    return values
 
 
 def complete_person(values: np.ndarray, annotated: np.ndarray, fused_points: np.ndarray | None,
