@@ -140,9 +140,9 @@ def _write_dataset(config: AnnotateConfig, entry: MixtureEntry, instances: Seque
                                             info)
     write_atomically(out / f"{name}.json", json.dumps(data, separators=(",", ":")).encode())
     cases = audit_people(people, skeleton, names, image_names, config.audit_confidence, config.audit_oks)
-    audit = {"dataset": name, "audit_confidence": config.audit_confidence, "audit_oks": config.audit_oks,
-             "cases": cases}
-    write_atomically(out / f"{name}.audit.json", json.dumps(audit, indent=1).encode())
+    head = json.dumps({"dataset": name, "audit_confidence": config.audit_confidence, "audit_oks": config.audit_oks})
+    lines = ",\n".join(json.dumps(case, separators=(", ", ": ")) for case in cases)      # one case a line
+    write_atomically(out / f"{name}.audit.json", f'{head[:-1]}, "cases": [\n{lines}\n]}}\n'.encode())
     folder = out / AUDIT_FOLDER / name
     for old in (folder.iterdir() if folder.is_dir() else ()):
         if DRAWING.fullmatch(old.name):           # an earlier run's drawings, never other files
