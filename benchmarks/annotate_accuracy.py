@@ -7,8 +7,8 @@ second half as MPII-16, and every one with all 21 points in full21.json) are com
 the COCO-like file's pelvis, thorax, upper neck and head top by the MPII-like teacher, the MPII-like file's face by
 the COCO-like teacher. Each filled point is compared with the truth (where the truth is visible): pixel error,
 per-point OKS (the point's sigma, the person's area) and the share with OKS >= 0.5, per keypoint and overall, for the
-points written visible and for those written below --min-confidence. For scale: the same teachers' error on the
-points their own dataset labels (which `annotate` keeps, and audits). Prints one JSON object, also to --out.
+points written visible and for those written below --min-confidence. For scale: each dataset's own teacher on the
+points that dataset labels (which `annotate` keeps, and audits). Prints one JSON object, also to --out.
 """
 from __future__ import annotations
 
