@@ -236,6 +236,33 @@ def data_point(data: dict, ann_id: int, k: int) -> list[float]:
     return annotation["keypoints"][3 * k:3 * k + 2]
 
 
+def test_an_onnx_export_named_in_a_recipe_fills_the_points_its_model_file_fills(synth, tmp_path):
+    from unionpose.export.onnx import export_onnx
+    from unionpose.models import load_model_file, read_model_info
+
+    model_file = teacher("mpii16")
+    model, _ = load_model_file(model_file)
+    export_onnx(model, read_model_info(model_file), tmp_path / "mpii.onnx")
+    (tmp_path / "teachers.yaml").write_text(json.dumps({"teachers": [         # path relative to the recipe
+        {"name": "onnx_mpii", "kind": "onnx", "path": "mpii.onnx", "beta": 0.25}]}))
+    runs = {}
+    for name, teachers in (("file", [f"mpii={model_file}"]), ("onnx", [str(tmp_path / "teachers.yaml")])):
+        dataset = DatasetSource(name="coco", format="coco", annotations=synth / "coco17_val.json",
+                                images=synth / "images")
+        annotate(AnnotateConfig(datasets=(dataset,), sources=parse_sources(teachers), out=tmp_path / name,
+                                skeleton="coco17+mpii16", progress=False))
+        runs[name] = json.loads((tmp_path / name / "coco.json").read_text())["annotations"]
+    filled = 0
+    for ours, theirs in zip(runs["file"], runs["onnx"]):
+        for k in range(17, 21):                                      # pelvis, thorax, upper neck, head top
+            assert (ours["keypoint_source"][k], theirs["keypoint_source"][k]) == ("mpii", "onnx_mpii")
+            np.testing.assert_allclose(ours["keypoints"][3 * k:3 * k + 2], theirs["keypoints"][3 * k:3 * k + 2],
+                                       atol=0.02)
+            assert abs(ours["keypoint_confidence"][k] - theirs["keypoint_confidence"][k]) < 2e-3
+            filled += ours["keypoints"][3 * k + 2] > 0
+    assert filled > 50
+
+
 # --- real files --------------------------------------------------------------------------------------------------
 def test_real_wholebody_people_get_their_missing_hands_from_a_prediction_cache(tmp_path):
     """A teacher's prediction cache (the `coordinates` kind) fills the hands WholeBody leaves out for some people;

@@ -5,14 +5,22 @@ from __future__ import annotations
 import argparse
 import json
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from unionpose.commands.models import finite_float
 
+if TYPE_CHECKING:
+    from unionpose.data.sources import DatasetSource
+    from unionpose.skeletons import Skeleton
+
 HELP = "fill the keypoints datasets do not annotate from teachers, and audit their labels"
-FORMATS = ("coco", "coco_wholebody", "halpe136", "crowdpose", "aic", "ochuman", "posetrack18", "mpii")
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
+    from typing import get_args
+
+    from unionpose.data.sources import Format
+
     parser = subparsers.add_parser(
         "annotate", help=HELP,
         description="Run teachers and experts on every annotated person and write, per dataset, a COCO-format file "
@@ -27,7 +35,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
                              "cache, .onnx graph), a recipe .yaml (its teachers: list), or 'mediapipe'")
     parser.add_argument("--out", type=Path, required=True, help="output folder (resumes a run already there)")
     single = parser.add_argument_group("one annotation file")
-    single.add_argument("--format", choices=FORMATS, help="the file's format")
+    single.add_argument("--format", choices=get_args(Format), help="the file's format")
     single.add_argument("--images", type=Path, help="the folder its image file names are relative to")
     single.add_argument("--name", help="the dataset's name (default: the file's name without extension)")
     parser.add_argument("--skeleton", help="the union skeleton to write (preset, a+b union or YAML file; default: "
@@ -76,7 +84,7 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _datasets(args: argparse.Namespace) -> tuple[list, object]:
+def _datasets(args: argparse.Namespace) -> tuple[list[DatasetSource], Skeleton | None]:
     """The datasets to complete and the union skeleton a data config names (None: not named)."""
     from unionpose.data.config import load_data_config
     from unionpose.data.sources import DatasetSource
