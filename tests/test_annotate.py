@@ -190,6 +190,14 @@ def test_an_interrupted_run_resumes_to_the_same_files_and_other_settings_are_ref
     assert {s for a in coco["annotations"] for s in a["keypoint_source"]} <= {"gt", "mpii", None}
     assert run_cli(data, "--out", cut, "--teachers", teachers[0]) == 1     # other sources: refused, named
     assert "settings.sources" in capsys.readouterr().err
+    # a completed file completed again: nothing left to fill, every point keeps its confidence and source
+    again = tmp_path / "again"
+    assert run_cli(whole / "data.yaml", "--out", again, "--teachers", teachers[0]) == 0
+    twice = json.loads((again / "coco.json").read_text())
+    for first, second in zip(coco["annotations"], twice["annotations"]):
+        assert second["keypoint_source"] == first["keypoint_source"]
+        assert second["keypoint_confidence"] == first["keypoint_confidence"]
+        assert second["keypoints"] == first["keypoints"]
     assert main(["data", "stats", str(whole / "data.yaml")]) == 0       # the completed datasets, holes filled
     stats = capsys.readouterr().out
     rows = {line.split()[1]: line.split()[2:] for line in stats.splitlines() if line[:4].strip().isdigit()}

@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from unionpose.apps.annotate.labeller import people_predictions, source_box
-from unionpose.apps.labelling import LABELLED, fuse
+from unionpose.apps.labelling import LABELLED, Fused, fuse
 from unionpose.core.images import verify_image
 from unionpose.core.transforms import mpii_center_scale_to_box
 from unionpose.data.instance import Instance
@@ -61,24 +61,47 @@ def native_values(entry: MixtureEntry, raw: dict) -> np.ndarray:
     return values
 
 
-def complete_person(values: np.ndarray, annotated: np.ndarray, fused_points: np.ndarray | None,
-                    fused_confidence: np.ndarray | None, fused_sources: list[str | None] | None,
-                    min_confidence: float) -> tuple[list[float], list[float | None], list[str | None]]:
-    """One person's union values (K, 3) with ground truth where `annotated`, filled from the fusion elsewhere ->
-    (flat keypoints, keypoint_confidence, keypoint_source)."""
+def native_annotated(entry: MixtureEntry, raw: dict) -> np.ndarray:
+    """(K_native,) bool: the points a record labels at all (a WholeBody part marked not valid does not)."""
+    parts = None if entry.source.format == "mpii" else FLAVOURS[entry.source.format].parts
+    if parts is None:
+        return np.ones(entry.skeleton.num_keypoints, dtype=bool)
+    return np.repeat([flag is None or raw.get(flag) is True for _, flag, _ in parts], [n for _, _, n in parts])
+
+
+def labelled_provenance(entry: MixtureEntry, raw: dict, instance: Instance | None, count: int
+                        ) -> tuple[list[float], list[str]]:
+    """Confidence and source of the labelled points: 1.0 and `gt`, unless the file is itself a completed or
+    pseudo-labelled one, whose own per-point confidence and source are kept."""
+    confidence = [1.0] * count
+    if instance is not None and instance.confidence is not None:
+        confidence = [round(float(c), 4) for c in instance.confidence]
+    source = [GT] * count
+    written = raw.get("keypoint_source")
+    if isinstance(written, list) and len(written) == entry.skeleton.num_keypoints:
+        source = [GT if i < 0 or not isinstance(written[i], str) else written[i] for i in entry.mapping.src_index]
+    return confidence, source
+
+
+def complete_person(values: np.ndarray, annotated: np.ndarray, labelled: tuple[list[float], list[str]],
+                    fused: Fused | None, min_confidence: float
+                    ) -> tuple[list[float], list[float | None], list[str | None]]:
+    """One person's union values (K, 3): as labelled where `annotated` (with `labelled`'s confidence and source),
+    filled from the fusion of its sources (one person) elsewhere -> flat keypoints, keypoint_confidence,
+    keypoint_source."""
     keypoints = values.copy()
     confidence: list[float | None] = []
     source: list[str | None] = []
     for k in range(len(values)):
         if annotated[k]:
-            confidence.append(1.0)
-            source.append(GT)
-        elif fused_sources is not None and fused_sources[k] is not None:
-            score = round(float(fused_confidence[k]), 4)
-            keypoints[k] = [round(float(fused_points[k, 0]), 2), round(float(fused_points[k, 1]), 2),
-                            2.0 if score >= min_confidence else 0.0]
+            confidence.append(labelled[0][k])
+            source.append(labelled[1][k])
+        elif fused is not None and fused.sources[0][k] is not None:
+            score = round(float(fused.confidence[0, k]), 4)
+            x, y = (round(float(v), 2) for v in fused.keypoints[0, k])
+            keypoints[k] = [x, y, 2.0 if score >= min_confidence else 0.0]
             confidence.append(score)
-            source.append(fused_sources[k])
+            source.append(fused.sources[0][k])
         else:
             keypoints[k] = 0.0
             confidence.append(None)
@@ -112,7 +135,7 @@ def complete_dataset(entry: MixtureEntry, instances: Sequence[Instance], raw: An
             continue
         instance = by_ann.get(ann_id)
         if instance is None:        # a record the reader leaves out (crowd, no keypoints, outside the image)
-            annotated = entry.mapping.src_index >= 0
+            annotated = entry.mapping.apply(native_annotated(entry, ann), axis=0, fill=False)
             fused = None
         else:
             annotated = instance.annotated
@@ -121,10 +144,8 @@ def complete_dataset(entry: MixtureEntry, instances: Sequence[Instance], raw: An
             people.append(person)
             fused = None if predictions is None else fuse(
                 predictions[0][:, None], predictions[1][:, None], names, skeleton.sigmas, np.array([person.area]))
-        flat, confidence, source = complete_person(
-            values, annotated, None if fused is None else fused.keypoints[0],
-            None if fused is None else fused.confidence[0], None if fused is None else fused.sources[0],
-            min_confidence)
+        labelled = labelled_provenance(entry, ann, instance, len(values))
+        flat, confidence, source = complete_person(values, annotated, labelled, fused, min_confidence)
         if instance is not None:
             missing = ~np.asarray(annotated)
             filled = np.array([s is not None for s in source]) & missing
