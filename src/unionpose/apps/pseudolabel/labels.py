@@ -16,7 +16,6 @@ from unionpose.skeletons import get_skeleton
 from unionpose.teachers.mediapipe_experts import EXPERT_NAME, MEDIAPIPE_VERSION
 
 
-
 def _tight_box(points: np.ndarray) -> list[float]:
     if not len(points):
         return [0.0, 0.0, 0.0, 0.0]
