@@ -14,7 +14,7 @@ from unionpose.apps.labelling.progress import append_record
 from unionpose.core.atomic import atomic_path
 
 
-class Labeller(Protocol):
+class TaskLabeller(Protocol):
     """Labels one task (one image) into one progress record; holds its sources, so one per process."""
 
     def __call__(self, task: Any) -> dict: ...
@@ -22,10 +22,10 @@ class Labeller(Protocol):
     def close(self) -> None: ...
 
 
-_WORKER: Labeller | None = None
+_WORKER: TaskLabeller | None = None
 
 
-def _start_worker(make_labeller: Callable[[], Labeller]) -> None:
+def _start_worker(make_labeller: Callable[[], TaskLabeller]) -> None:
     """The worker processes' initializer: one labeller (one set of models or MediaPipe graphs) per process."""
     global _WORKER
     _WORKER = make_labeller()
@@ -35,7 +35,7 @@ def _label_in_worker(task: Any) -> dict:
     return _WORKER(task)
 
 
-def label_tasks(tasks: Iterable[Any], make_labeller: Callable[[], Labeller], workers: int = 1,
+def label_tasks(tasks: Iterable[Any], make_labeller: Callable[[], TaskLabeller], workers: int = 1,
                 total: int | None = None, initial: int = 0, progress: bool = True, desc: str = "labels"
                 ) -> Iterator[dict]:
     """Records as tasks finish, in this process or in `workers` processes (then in any order).
