@@ -159,8 +159,8 @@ def test_mpii_faces_are_filled_from_the_coco_teacher_close_to_the_truth(synth, t
                 errors.append(np.sqrt(squared))
                 similarities.append(np.exp(-squared / (2 * person["area"] * (2 * sigmas[k]) ** 2)))
     assert len(errors) > 80
-    # measured on these 24 people: 3.4 px mean error and 0.68 mean per-point OKS (teacher on COCO boxes: ~3.4 px)
-    assert np.mean(errors) < 5.0 and np.mean(similarities) > 0.55
+    # measured on these 25 people (111 points): median error 2.2 px, mean per-point OKS 0.69, 80 % at OKS >= 0.5
+    assert np.median(errors) < 3.5 and np.mean(similarities) > 0.55 and np.mean(np.array(similarities) >= 0.5) > 0.65
     instances, report = read_coco(out / "mpii.json", None, format="coco", skeleton="coco17+mpii16")
     assert len(instances) == len(records) and not report.skipped
     assert all(instance.annotated.all() and instance.confidence is not None for instance in instances)
