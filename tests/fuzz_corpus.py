@@ -687,6 +687,85 @@ def _model_cases() -> None:
     case("models", "val_onnx_wrong_graph", val_with(models["onnx_wrong_graph"]))
 
 
+# --- annotate: its annotation files, teachers and arguments --------------------------------------------------------
+def _annotate_cases() -> None:
+    def annotate(shared: Shared, out: Path, data: Path, *more, format: str | None = "coco") -> list:
+        single = ["--format", format, "--images", shared.data / "images"] if format else []
+        return ["annotate", data, *single, "--out", out / "annotated", "--quiet", *more]
+
+    def coco_file(mutation, expected: tuple) -> Builder:
+        def build(shared: Shared, inputs: Path, out: Path):
+            target = inputs / "coco.json"
+            _write_mutated(target, shared.data / "coco17.json", mutation)
+            return annotate(shared, out, target, "--teachers", shared.model), (target.name, *expected)
+        return build
+
+    for name in ("truncated", "keypoints_too_short", "unknown_image", "annotation_a_number"):
+        case("annotations", f"annotate_coco_{name}", coco_file(*COCO_MUTATIONS[name]))
+
+    def mpii_file(shared: Shared, inputs: Path, out: Path):
+        records = json.loads((shared.data / "mpii16.json").read_text())
+        records[0]["joints"] = records[0]["joints"][:15]
+        target = inputs / "mpii.json"
+        target.write_text(json.dumps(records))
+        return annotate(shared, out, target, "--teachers", shared.model, format="mpii"), \
+            (target.name, "record 0", "field 'joints'")
+
+    case("annotations", "annotate_mpii_joints_15", mpii_file)
+
+    def teacher(name: str, content: Callable[[Shared, Path], bytes]) -> Builder:
+        def build(shared: Shared, inputs: Path, out: Path):
+            path = inputs / name
+            path.write_bytes(content(shared, inputs))
+            return annotate(shared, out, shared.data / "coco17.json", "--teachers", f"t={path}"), (path.name,)
+        return build
+
+    case("models", "annotate_teacher_pickle", teacher("t.safetensors", lambda s, i: pickle.dumps(
+        _Marker(i.parent.parent / "PWNED"))))
+    case("models", "annotate_teacher_truncated", teacher("t.safetensors", lambda s, i: s.model.read_bytes()[:5000]))
+    case("models", "annotate_teacher_onnx_random", teacher("t.onnx", lambda s, i: bytes(range(7, 250)) * 20))
+    case("models", "annotate_teacher_text", teacher("t.txt", lambda s, i: b"weights"))
+
+    def teachers_recipe(content: dict | str, expected: tuple) -> Builder:
+        def build(shared: Shared, inputs: Path, out: Path):
+            path = inputs / "teachers.yaml"
+            path.write_text(content if isinstance(content, str) else yaml.safe_dump(content))
+            return annotate(shared, out, shared.data / "coco17.json", "--teachers", path), (path.name, *expected)
+        return build
+
+    case("configs", "annotate_teachers_recipe_kind", teachers_recipe(
+        {"teachers": [{"name": "t", "kind": "magic", "path": "t.onnx", "beta": 1.0}]}, ("teachers[0]", "kind")))
+    case("configs", "annotate_teachers_recipe_without_teachers", teachers_recipe({"data": {}}, ("teachers",)))
+    case("configs", "annotate_teachers_recipe_not_yaml", teachers_recipe("teachers: [\n", ("not valid YAML",)))
+
+    def data_config(shared: Shared, inputs: Path, out: Path):
+        path = inputs / "data.yaml"
+        path.write_text(yaml.safe_dump({"data": {"train": [{"name": "tracks", "format": "posetrack18", "annotations":
+                                                           str(shared.fixtures / "posetrack18"),
+                                                           "images": str(inputs)}]}}))
+        return annotate(shared, out, path, "--teachers", shared.model, format=None), ("posetrack18", "not a folder")
+
+    case("configs", "annotate_dataset_folder", data_config)
+
+    def arguments(*more, names: tuple[str, ...], format: str | None = "coco") -> Builder:
+        def build(shared: Shared, inputs: Path, out: Path):
+            values = {"model": shared.model, "out": out, "data": shared.data}
+            return annotate(shared, out, shared.data / "coco17.json", *(str(a).format(**values) for a in more),
+                            format=format), names
+        return build
+
+    case("arguments", "annotate_no_teachers", arguments(names=("--teachers",)))
+    case("arguments", "annotate_single_file_without_format", arguments("--teachers", "{model}", format=None,
+                                                                       names=("coco17.json", "--format")))
+    case("arguments", "annotate_teacher_named_gt", arguments("--teachers", "gt={model}", names=("'gt'", "reserved")))
+    case("arguments", "annotate_min_confidence_nan", arguments("--teachers", "{model}", "--min-confidence", "nan",
+                                                               names=("--min-confidence",)))
+    case("arguments", "annotate_audit_oks_two", arguments("--teachers", "{model}", "--audit-oks", "2",
+                                                          names=("audit-oks",)))
+    case("arguments", "annotate_teacher_missing", arguments("--teachers", "{out}/absent.onnx",
+                                                            names=("absent.onnx", "not found")))
+
+
 # --- command-line arguments -------------------------------------------------------------------------------------
 def _argument_cases() -> None:
     def arguments(*argv, names: tuple[str, ...]) -> Builder:
@@ -748,6 +827,7 @@ _video_cases()
 _annotation_cases()
 _config_cases()
 _model_cases()
+_annotate_cases()
 _argument_cases()
 
 

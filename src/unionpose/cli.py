@@ -31,6 +31,7 @@ COMMANDS = (
     "serve",
     "export",
     "pseudolabel",
+    "annotate",
 )
 
 

@@ -17,7 +17,7 @@ from __future__ import annotations
 from unionpose.apps.pseudolabel.config import EXPERTS, PseudoLabelConfig
 from unionpose.apps.pseudolabel.labeller import FULL_FRAME_PADDING, Labeller
 from unionpose.apps.pseudolabel.labels import assemble_labels, load_pseudolabels, wholebody_annotation
-from unionpose.apps.pseudolabel.progress import progress_path, read_progress
+from unionpose.apps.labelling import progress_path, read_progress
 from unionpose.apps.pseudolabel.run import pseudolabel
 from unionpose.apps.pseudolabel.tasks import frames_folder
 

@@ -5,6 +5,8 @@ from pathlib import Path
 
 import numpy as np
 
+from unionpose.apps.labelling import LABELLED, NO_BOXES, NOBODY, UNREADABLE
+from unionpose.apps.labelling.boxes import points_box
 from unionpose.apps.pseudolabel.config import PseudoLabelConfig
 from unionpose.core.errors import DataError
 from unionpose.data.instance import Instance
@@ -12,10 +14,6 @@ from unionpose.data.readers import read_coco
 from unionpose.data.readers.coco import WHOLEBODY_PARTS
 from unionpose.skeletons import get_skeleton
 from unionpose.teachers.mediapipe_experts import EXPERT_NAME, MEDIAPIPE_VERSION
-
-BOX_MARGIN = 0.1              # a box made from the points (full-frame mode) grows by this much on each side
-# What became of one image: the status of its record in the progress file.
-LABELLED, NOBODY, NO_BOXES, UNREADABLE = "labelled", "nobody", "no_boxes", "unreadable"
 
 
 def _tight_box(points: np.ndarray) -> list[float]:
@@ -29,18 +27,13 @@ def wholebody_annotation(keypoints: np.ndarray, confidence: np.ndarray, box: np.
                          image_size: tuple[int, int], min_confidence: float) -> dict | None:
     """One person's expert points (133, 2) in image pixels (NaN: not given) -> a COCO-WholeBody annotation without
     ids; None when no point reaches `min_confidence`. Without a `box` the person box is the visible points' extent,
-    grown by BOX_MARGIN per side and clipped to the image."""
+    grown by `labelling.boxes.BOX_MARGIN` per side and clipped to the image."""
     given = np.isfinite(keypoints).all(axis=1)
     visible = given & (confidence >= min_confidence)
     if not visible.any():
         return None
-    height, width = image_size
     if box is None:
-        low, high = keypoints[visible].min(axis=0), keypoints[visible].max(axis=0)
-        margin = BOX_MARGIN * (high - low)
-        low = np.maximum(low - margin, 0.0)
-        high = np.minimum(high + margin, (width, height))
-        box = np.concatenate([low, high - low])
+        box = points_box(keypoints[visible], image_size)
     box = [round(float(v), 2) for v in np.asarray(box, dtype=np.float64).reshape(4)]
     values = np.zeros((len(keypoints), 3))
     values[given, :2] = np.round(keypoints[given].astype(np.float64), 2)

@@ -2,24 +2,24 @@
 from __future__ import annotations
 
 import json
-import multiprocessing
 import time
 from collections.abc import Iterator
-from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, as_completed, wait
+from functools import partial
 from pathlib import Path
 
-from tqdm import tqdm
-
-from unionpose.apps.pseudolabel.config import PseudoLabelConfig
-from unionpose.apps.pseudolabel.labeller import Labeller, label_in_worker, start_worker
-from unionpose.apps.pseudolabel.labels import UNREADABLE, assemble_labels
-from unionpose.apps.pseudolabel.progress import (
-    PROGRESS_FORMAT, PROGRESS_VERSION, append_record, progress_path, read_progress,
+from unionpose.apps.labelling import (
+    UNREADABLE, label_tasks, progress_path, read_progress, record_progress, write_atomically,
 )
-from unionpose.apps.pseudolabel.tasks import Task, frames_folder, image_tasks, video_tasks, write_atomically
+from unionpose.apps.pseudolabel.config import PseudoLabelConfig
+from unionpose.apps.pseudolabel.labeller import Labeller
+from unionpose.apps.pseudolabel.labels import assemble_labels
+from unionpose.apps.pseudolabel.tasks import Task, frames_folder, image_tasks, video_tasks
 from unionpose.data.readers.box_file import BoxFile
 from unionpose.infer.sources import open_source
 from unionpose.teachers.mediapipe_experts import import_mediapipe
+
+PROGRESS_FORMAT = "unionpose-pseudolabel-progress"
+PROGRESS_VERSION = 1
 
 
 def pseudolabel(config: PseudoLabelConfig) -> dict:
@@ -48,14 +48,10 @@ def pseudolabel(config: PseudoLabelConfig) -> dict:
         tasks = video_tasks(source, config, done, root, names)     # fills `names` as it reads the video
         total, initial = (-(-len(source) // config.stride) if len(source) else None), len(done)
 
-    start, new = time.perf_counter(), 0
-    with progress_file.open("a") as file:
-        if file.tell() == 0:
-            append_record(file, {"header": header})
-        for record in _run(tasks, config, total, initial):
-            append_record(file, record)
-            done[record["file_name"]] = record
-            new += 1
+    start = time.perf_counter()
+    labelled = label_tasks(tasks, partial(Labeller, config), config.workers, total, initial, config.progress,
+                          "pseudo-labels")
+    new = record_progress(progress_file, header, labelled, done)
     seconds = time.perf_counter() - start
     records = [done[name] for name in sorted(set(names)) if name in done]
     skipped_frames = [{"name": name, "reason": reason} for name, reason in source.skipped]
@@ -70,34 +66,3 @@ def pseudolabel(config: PseudoLabelConfig) -> dict:
         "images_per_second": round(new / seconds, 3) if seconds > 0 else None,
     }
 
-
-def _run(tasks: Iterator[Task], config: PseudoLabelConfig, total: int | None, initial: int) -> Iterator[dict]:
-    """Records as images finish, in this process or in `config.workers` worker processes (any order)."""
-    bar = tqdm(total=total, initial=initial, unit="image", disable=not config.progress, desc="pseudo-labels")
-    try:
-        if config.workers == 1:
-            labeller = Labeller(config)
-            try:
-                for task in tasks:
-                    yield labeller(task)
-                    bar.update(1)
-            finally:
-                labeller.expert.close()
-            return
-        # spawn, never fork: a process forked after MediaPipe ran aborts when it starts its own graph. A bounded
-        # number of images is in flight, so video frames are written as they are labelled, not all up front.
-        context = multiprocessing.get_context("spawn")
-        with ProcessPoolExecutor(config.workers, context, start_worker, (config,)) as pool:
-            pending: set = set()
-            for task in tasks:
-                pending.add(pool.submit(label_in_worker, task))
-                if len(pending) >= 2 * config.workers:
-                    finished, pending = wait(pending, return_when=FIRST_COMPLETED)
-                    for future in finished:
-                        yield future.result()
-                        bar.update(1)
-            for future in as_completed(pending):
-                yield future.result()
-                bar.update(1)
-    finally:
-        bar.close()

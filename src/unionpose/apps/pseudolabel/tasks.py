@@ -8,8 +8,8 @@ from pathlib import Path
 
 import cv2
 
+from unionpose.apps.labelling import write_atomically
 from unionpose.apps.pseudolabel.config import PseudoLabelConfig
-from unionpose.core.atomic import atomic_path
 from unionpose.data.readers.box_file import BoxFile
 from unionpose.infer.sources import ImageSource, VideoSource
 
@@ -59,7 +59,3 @@ def video_tasks(source: VideoSource, config: PseudoLabelConfig, done: dict, fold
         write_atomically(path, encoded.tobytes())
         yield Task(name, str(path))
 
-
-def write_atomically(path: Path, data: bytes) -> None:
-    with atomic_path(path) as temporary:
-        temporary.write_bytes(data)

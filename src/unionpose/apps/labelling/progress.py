@@ -1,15 +1,18 @@
-"""The progress file: one JSON line per finished image, flushed and fsynced, so an interrupted run resumes."""
+"""The progress file: one JSON line per finished image, flushed and fsynced, so an interrupted run resumes.
+
+Line 1 is a header (`format`, `version`, `settings`); a resumed run must have the same header, so that labels made
+under other settings (another source, other data) never mix with new ones.
+"""
 from __future__ import annotations
 
 import json
 import os
 from pathlib import Path
 
-from unionpose.apps.pseudolabel.labels import LABELLED, NO_BOXES, NOBODY, UNREADABLE
 from unionpose.core.errors import DataError
 
-PROGRESS_FORMAT = "unionpose-pseudolabel-progress"
-PROGRESS_VERSION = 1
+# What became of one image: the status of its record in the progress file.
+LABELLED, NOBODY, NO_BOXES, UNREADABLE = "labelled", "nobody", "no_boxes", "unreadable"
 
 
 def progress_path(out: str | Path) -> Path:
@@ -36,8 +39,8 @@ def read_progress(path: Path, header: dict) -> dict[str, dict]:
         found = json.loads(lines[0]).get("header", {})
     except (json.JSONDecodeError, AttributeError):
         found = {}
-    if found.get("format") != PROGRESS_FORMAT:
-        raise DataError(path, "line 1", "header", f"not a {PROGRESS_FORMAT} file; delete it or choose another --out")
+    if found.get("format") != header["format"]:
+        raise DataError(path, "line 1", "header", f"not a {header['format']} file; delete it or choose another --out")
     for key in sorted(set(header["settings"]) | set(found.get("settings", {}))):
         ours, theirs = header["settings"].get(key), found.get("settings", {}).get(key)
         if ours != theirs:
