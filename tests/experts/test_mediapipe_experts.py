@@ -149,15 +149,27 @@ def test_a_prediction_does_not_depend_on_the_crop_before_it(expert):
 
 
 def test_nothing_but_the_expert_module_imports_mediapipe():
-    """Here MediaPipe is installed: importing every other module still leaves it out of sys.modules."""
+    """Here MediaPipe is installed: importing every other module still leaves it out of sys.modules. This environment
+    has the `train` and `experts` extras only, so the web server's modules (extra `serve`) cannot be imported here;
+    they are skipped by name and nothing else may be."""
     script = (
         "import importlib, pkgutil, sys, unionpose\n"
+        "skipped = []\n"
         "for module in pkgutil.walk_packages(unionpose.__path__, 'unionpose.'):\n"
-        "    if module.name != 'unionpose.__main__':\n"
+        "    if module.name == 'unionpose.__main__':\n"
+        "        continue\n"
+        "    try:\n"
         "        importlib.import_module(module.name)\n"
+        "    except ModuleNotFoundError as error:\n"
+        "        if error.name.split('.')[0] not in ('fastapi', 'starlette', 'uvicorn', 'multipart'):\n"
+        "            raise\n"
+        "        skipped.append(module.name)\n"
+        "print(' '.join(skipped))\n"
         "print('mediapipe' in sys.modules)\n"
     )
     result = subprocess.run([sys.executable, "-c", script], check=False, capture_output=True, text=True,
                             timeout=120)
     assert result.returncode == 0, result.stderr[-2000:]
-    assert result.stdout.split()[-1] == "False"
+    skipped_line, verdict = result.stdout.splitlines()[-2:]
+    assert all(name.startswith("unionpose.apps.serve") for name in skipped_line.split()), skipped_line
+    assert verdict == "False"
