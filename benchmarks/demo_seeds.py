@@ -55,17 +55,17 @@ def main() -> None:
         out = args.work / f"seed{seed}"
         models = {}
         for name in PAIR:
-            started = time.perf_counter()
-            if not (out / "runs" / name / "final.safetensors").is_file():
+            if not (out / "runs" / name / "final.safetensors").is_file():     # a finished run is reused, not timed
+                started = time.perf_counter()
                 train_student(stages[name], out, data_dir, scale, seed, weights, force=False)
-            seconds[name].append(time.perf_counter() - started)
+                seconds[name].append(time.perf_counter() - started)
             models[name] = out / "runs" / name / "final.safetensors"
         scores = evaluate_models(models, data_dir, out / "evaluation")
         for name in PAIR:
             metrics[name].append(scores[name])
 
     result: dict = {"benchmark": "demo_seeds", "seeds": args.seeds, "data_seed": DATA_SEED, "scale": scale.description,
-                    "train_seconds": {name: summarise(v) for name, v in seconds.items()}, "numbers": {},
+                    "train_seconds": {name: summarise(v) if v else None for name, v in seconds.items()}, "numbers": {},
                     "per_keypoint_change": {}}
     for number, dataset in NUMBERS.items():
         per_model = {name: summarise([headline_percent(m[dataset]) for m in metrics[name]]) for name in PAIR}
