@@ -8,6 +8,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset, Sampler
 
+from unionpose.core.depth import DepthCodec
 from unionpose.core.errors import DataError
 from unionpose.core.images import MAX_PIXELS, load_image
 from unionpose.core.simcc import SimCCCodec
@@ -41,6 +42,8 @@ class TopDownDataset(Dataset):
     Items: image (3, H, W) float32 normalised RGB; target_x (K, Wx), target_y (K, Wy), target_weight (K,) from the
     codec, times the label confidence of pseudo-labelled points; annotated (K,) bool; visible (K,); keypoints (K, 2) crop pixels; matrix (2, 3) image -> crop; center and
     scale of the crop in image pixels; dataset_index, instance_index, flipped. Images are decoded per item (no cache).
+    With a `depth_codec` (a model with a depth head) also target_z (K, depth bins) and target_z_weight (K,), which is 0
+    wherever the instance has no 3D label (`annotated_z`; 2D sources have none), whatever the point's visibility.
 
     An item is fetched by a `SampleKey` (training, from `EpochBatchSampler`) or by a plain instance index (evaluation,
     where augmentation is off and nothing is random). From epoch `mild_from_epoch` on, `mild_augmenter` is used
@@ -63,6 +66,7 @@ class TopDownDataset(Dataset):
         seed: int = 0,
         mild_augmenter: TopDownAugmenter | None = None,
         mild_from_epoch: int | None = None,
+        depth_codec: DepthCodec | None = None,
     ) -> None:
         self.instances = instances
         self.augmenter = augmenter
@@ -70,6 +74,7 @@ class TopDownDataset(Dataset):
         self.seed = int(seed)
         self.mild_augmenter = mild_augmenter
         self.mild_from_epoch = mild_from_epoch
+        self.depth_codec = depth_codec
         # Default: the order of first appearance, which is the source order of a UnionMixture.
         self.dataset_names = list(dataset_names) or list(dict.fromkeys(instance.dataset for instance in instances))
         self._dataset_index = {name: i for i, name in enumerate(self.dataset_names)}
@@ -98,7 +103,8 @@ class TopDownDataset(Dataset):
         if instance.confidence is not None:   # pseudo-labels: a point counts as much as its label is trusted
             confidence = instance.confidence[augmenter.flip_indices] if crop.flipped else instance.confidence
             weight = (weight * np.clip(confidence, 0.0, 1.0)).astype(np.float32)
-        return {
+        item = self._depth_target(instance, augmenter.flip_indices if crop.flipped else None)
+        return item | {
             "image": torch.from_numpy(normalise(crop.image)),
             "target_x": torch.from_numpy(target.x),
             "target_y": torch.from_numpy(target.y),
@@ -114,6 +120,21 @@ class TopDownDataset(Dataset):
             "flipped": torch.tensor(crop.flipped),
             "skipped_image": torch.tensor(skipped),
         }
+
+    def _depth_target(self, instance: Instance, flip_indices: np.ndarray | None) -> dict[str, torch.Tensor]:
+        """target_z and target_z_weight, or nothing without a depth codec. Depth is root-relative camera z, which the
+        crop's shift, scale and rotation leave as it is; a mirror swaps left and right points and keeps their z."""
+        if self.depth_codec is None:
+            return {}
+        count = instance.num_keypoints
+        if instance.keypoints_3d is None or instance.annotated_z is None:
+            depth, annotated_z = np.zeros(count), np.zeros(count, dtype=bool)
+        else:
+            depth, annotated_z = instance.keypoints_3d[:, 2], instance.annotated_z
+        if flip_indices is not None:
+            depth, annotated_z = depth[flip_indices], annotated_z[flip_indices]
+        target, weight = self.depth_codec.encode(depth, annotated_z)
+        return {"target_z": torch.from_numpy(target), "target_z_weight": torch.from_numpy(weight)}
 
     def _image(self, index: int, epoch: int, position: int) -> tuple[np.ndarray, int]:
         """The RGB image of instance `index`, or under on_error: skip that of a substitute, and whose it is."""

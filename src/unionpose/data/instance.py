@@ -15,6 +15,10 @@ class Instance:
 
     `visible` follows COCO (0 unlabelled or not visible, 1 labelled but occluded, 2 visible); `annotated` says whether
     the source dataset labels that keypoint *at all*. The conditional loss uses `annotated`, the target uses `visible`.
+
+    3D sources also give `keypoints_3d`: camera-space x (right), y (down), z (away from the camera) minus the root's
+    (the pelvis), in the data's unit (the synthetic people: body heights), with their own mask `annotated_z`; a 2D
+    source leaves both None. The depth loss uses `annotated_z` alone (docs/3d.md).
     """
 
     image: str                      # path of the image file
@@ -32,6 +36,8 @@ class Instance:
     confidence: np.ndarray | None = None         # (K,) float32 in [0, 1]: per-point label confidence (pseudo-labels)
     track_id: int = -1
     extra: dict = field(default_factory=dict)
+    keypoints_3d: np.ndarray | None = None      # (K, 3) float32 root-relative camera-space x, y, z; 3D sources only
+    annotated_z: np.ndarray | None = None       # (K,) bool: the points `keypoints_3d` labels
 
     @property
     def num_keypoints(self) -> int:
@@ -55,6 +61,10 @@ def remap_instances(instances: Sequence[Instance], mapping: KeypointMapping) -> 
         confidence = instance.confidence
         if confidence is not None:
             confidence = mapping.apply(confidence, fill=0.0, reduce="min").astype(np.float32)
+        points_3d, annotated_z = instance.keypoints_3d, instance.annotated_z
+        if points_3d is not None and annotated_z is not None:
+            points_3d = mapping.apply(points_3d, fill=0.0).astype(np.float32)
+            annotated_z = mapping.apply(annotated_z, fill=False, reduce="min").astype(bool)
         mapped.append(replace(instance, keypoints=keypoints[n], visible=visible[n], annotated=annotated[n].astype(bool),
-                              confidence=confidence))
+                              confidence=confidence, keypoints_3d=points_3d, annotated_z=annotated_z))
     return mapped

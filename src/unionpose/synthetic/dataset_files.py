@@ -12,27 +12,35 @@ def _rounded(value: float) -> float:
     return round(float(value), 2)
 
 
-def _coco_annotation(person: SynthPerson, indices: np.ndarray, ann_id: int, image_id: int) -> dict:
+def _coco_annotation(person: SynthPerson, indices: np.ndarray, ann_id: int, image_id: int, with_3d: bool) -> dict:
     keypoints = []
     for k in indices:
         keypoints += [_rounded(person.keypoints[k, 0]), _rounded(person.keypoints[k, 1]), int(person.visible[k])]
-    return {"id": ann_id, "image_id": image_id, "category_id": 1, "iscrowd": 0,
-            "bbox": [_rounded(v) for v in person.box], "area": _rounded(person.area),
-            "num_keypoints": int(np.count_nonzero(person.visible[indices])), "keypoints": keypoints}
+    annotation = {"id": ann_id, "image_id": image_id, "category_id": 1, "iscrowd": 0,
+                  "bbox": [_rounded(v) for v in person.box], "area": _rounded(person.area),
+                  "num_keypoints": int(np.count_nonzero(person.visible[indices])), "keypoints": keypoints}
+    if with_3d:     # the reader's `keypoints_3d` (data/readers/keypoints_3d.py): 4 decimals of a body height
+        annotation["keypoints_3d"] = [round(float(v), 4) + 0.0 for v in person.keypoints_3d[indices].reshape(-1)]
+    return annotation
 
 
 def coco_file(skeleton_name: str, images: list[tuple[str, list[SynthPerson]]], params: SynthParams,
-              description: str) -> dict:
+              description: str, with_3d: bool = False) -> dict:
+    """A COCO-format file of `images` in `skeleton_name`; `with_3d` adds each person's 3D truth (`keypoints_3d`,
+    pelvis-relative camera space in body heights: info.keypoints_3d_unit)."""
     skeleton = get_skeleton(skeleton_name)
     indices = keypoint_mapping(get_skeleton(UNION_SKELETON), skeleton).src_index
     records, annotations = [], []
     for image_id, (file_name, persons) in enumerate(images, start=1):
         records.append({"id": image_id, "file_name": file_name, "width": params.width, "height": params.height})
         for person in persons:
-            annotations.append(_coco_annotation(person, indices, len(annotations) + 1, image_id))
+            annotations.append(_coco_annotation(person, indices, len(annotations) + 1, image_id, with_3d))
     category = {"id": 1, "name": "person", "supercategory": "person", "keypoints": list(skeleton.names),
                 "skeleton": [[a + 1, b + 1] for a, b in skeleton.links]}
-    return {"info": {"description": description, "version": str(GENERATOR_VERSION)}, "licenses": [],
+    info = {"description": description, "version": str(GENERATOR_VERSION)}
+    if with_3d:
+        info["keypoints_3d_unit"] = "body_height"
+    return {"info": info, "licenses": [],
             "images": records, "annotations": annotations, "categories": [category]}
 
 

@@ -353,6 +353,8 @@ class PlacedFigure:
     owners: list[frozenset[int]]       # per keypoint, the local part ids on which it is visible
     head_length: float                 # head_top to upper_neck in 3D, in pixels (for the MPII head box)
     extent: np.ndarray                 # (4,) x1, y1, x2, y2 of the whole figure, not clipped to the image
+    points_3d: np.ndarray              # (21, 3) camera-space x right, y down, z away from the camera, minus the
+                                       #   pelvis, in body heights (the projection is orthographic)
     depth: float = 0.0                 # scene depth: figures are drawn in increasing order
 
 
@@ -389,8 +391,9 @@ def place_figure(body: Body, style: Style, names: tuple[str, ...], yaw: float, r
     pad = size["r_thigh"]
     xy = projected[:, :2]
     extent = np.concatenate([xy.min(axis=0) - pad, xy.max(axis=0) + pad])
+    points_3d = (projected[key_rows] - p["pelvis"]) / height * np.array([1.0, 1.0, -1.0])   # camera z looks back
     return PlacedFigure(keypoints=np.stack([p[n][:2] for n in names]), shapes=shapes, owners=owners,
-                        head_length=size["head"], extent=extent)
+                        head_length=size["head"], extent=extent, points_3d=points_3d)
 
 
 def _half_width(axis_left: np.ndarray, axis_forward: np.ndarray, normal: np.ndarray, width: float,

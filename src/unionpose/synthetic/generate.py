@@ -58,7 +58,9 @@ def generate(out_dir: str | Path, num_train: int, num_val: int, seed: int, worke
     Train images: the first half is labelled as COCO-17 (`coco17.json`), the second half as MPII-16 (`mpii16.json`),
     so the two datasets have different pictures, as in the paper; `full21.json` labels every train image with all 21
     points (for pretraining, never for the paper's experiment). Validation images: every one in all three files
-    (`coco17_val.json`, `mpii16_val.json`, `full21_val.json`). Same seed -> byte-identical files, for any `workers`.
+    (`coco17_val.json`, `mpii16_val.json`, `full21_val.json`). The two full21 files also carry every person's 3D
+    truth (`keypoints_3d`, docs/3d.md); the COCO-17 and MPII files stay 2D, as their datasets are.
+    Same seed -> byte-identical files, for any `workers`.
     Workers are spawned processes, so a script calling this with workers > 1 needs an `if __name__ == "__main__"`.
     """
     if num_train < 2 or num_val < 1:
@@ -99,9 +101,10 @@ def generate(out_dir: str | Path, num_train: int, num_val: int, seed: int, worke
         "mpii16.json": mpii_file(mpii_train),
         "coco17_val.json": coco_file("coco17", val, params, "UnionPose synthetic people, validation, COCO-17"),
         "mpii16_val.json": mpii_file(val),
-        "full21_val.json": coco_file(UNION_SKELETON, val, params, "UnionPose synthetic people, validation, all 21"),
+        "full21_val.json": coco_file(UNION_SKELETON, val, params, "UnionPose synthetic people, validation, all 21",
+                                     with_3d=True),
         "full21.json": coco_file(UNION_SKELETON, named("train", range(num_train)), params,
-                                 "UnionPose synthetic people, all train images, all 21 points"),
+                                 "UnionPose synthetic people, all train images, all 21 points", with_3d=True),
     }
     for name, data in files.items():
         _write_json(out_dir / name, data)

@@ -88,6 +88,8 @@ class SynthPerson:
     head_box: np.ndarray        # (4,) float32 x1, y1, x2, y2: MPII's head rectangle, a square with the head's
                                 #   length (head top to upper neck) as side, centred between the two
     extent: np.ndarray          # (4,) float32 x1, y1, x2, y2 of the whole figure, not clipped (MPII centre/scale)
+    keypoints_3d: np.ndarray    # (21, 3) float32 camera-space, pelvis-relative, in body heights; known for every
+                                #   point, hidden or outside the image too (the 3D truth of docs/3d.md)
 
 
 def _random_color(rng: np.random.Generator) -> tuple[int, int, int]:
@@ -252,7 +254,7 @@ def render_image(rng: np.random.Generator,
         persons.append(SynthPerson(
             keypoints=keypoints, visible=visible, box=np.asarray(boxes[index], dtype=np.float32), area=areas[index],
             head_box=np.concatenate([middle - half, middle + half]).astype(np.float32),
-            extent=figure.extent.astype(np.float32),
+            extent=figure.extent.astype(np.float32), keypoints_3d=figure.points_3d.astype(np.float32),
         ))
     return _finish(rng, image, params), persons
 

@@ -13,6 +13,7 @@ from unionpose.core.values import is_int, is_number
 from unionpose.data.instance import Instance
 from unionpose.data.readers.image_records import check_repeated_image, image_path
 from unionpose.data.readers.jsonfile import load_json
+from unionpose.data.readers.keypoints_3d import FIELD as KEYPOINTS_3D, parse_keypoints_3d
 from unionpose.data.readers.report import (
     CROWD, DEGENERATE_BOX, INVALID, NO_KEYPOINTS, OUTSIDE_IMAGE, PersonRecord, ReadReport,
 )
@@ -297,9 +298,12 @@ class _CocoReader:
                 raise DataError(file, where, "keypoint_confidence", "values must be in [0, 1] or null")
             valid = valid & given      # a point the expert cannot give is not annotated, whatever its part flag says
             confidence = confidence.astype(np.float32)
+        points_3d = annotated_z = None
+        if ann.get(KEYPOINTS_3D) is not None:             # a 3D source: root-relative points, their own mask
+            points_3d, annotated_z = parse_keypoints_3d(file, where, ann[KEYPOINTS_3D], self.skeleton)
         return _Record(index=i, ann_id=ann_id, image_id=image_id, crowd=bool(crowd), box=box, points=points,
                        valid=valid, head_box=head_box, track_id=track_id if is_int(track_id) else -1,
-                       confidence=confidence,
+                       confidence=confidence, points_3d=points_3d, annotated_z=annotated_z,
                        area=float(area) if is_number(area) and np.isfinite(area) and area > 0 else None)
 
     # --- numbers, for all records at once ----------------------------------------------------------------------
@@ -361,6 +365,8 @@ class _CocoReader:
                 head_box=None if r.head_box is None else r.head_box.astype(np.float32),
                 track_id=r.track_id,
                 confidence=r.confidence,
+                keypoints_3d=r.points_3d,
+                annotated_z=r.annotated_z,
             ))
         return instances
 
@@ -380,6 +386,8 @@ class _Record:
     track_id: int
     confidence: np.ndarray | None = None   # (K,) label confidence of pseudo-labels, in [0, 1]
     area: float | None = None              # the file's `area`, when a positive number
+    points_3d: np.ndarray | None = None    # (K, 3) root-relative 3D of a 3D source (`keypoints_3d`)
+    annotated_z: np.ndarray | None = None  # (K,) bool: the points it labels in 3D
 
 
 def _where(index: int, ann_id: Any, image_id: Any) -> str:
