@@ -112,3 +112,27 @@ def test_a_model_file_without_torch_says_what_to_install(model_files, without_to
                   str(tmp_path / "out"), "--quiet"], without_torch)
     assert result.returncode == 1 and "Traceback" not in result.stderr
     assert "unionpose[train]" in result.stderr and "ONNX" in result.stderr and str(model_file) in result.stderr
+
+
+def test_a_3d_onnx_model_predicts_depth_without_torch(without_torch, tmp_path):
+    """Issue 15: an export with a depth head gives x, y, z and score with the base install; JSONL, COCO and NPZ
+    carry the depth."""
+    from unionpose.core.depth import DepthCodec
+
+    image = require(FIXTURES / "coco" / "images" / "000000000785.jpg")
+    torch.manual_seed(0)
+    model = RTMPose("t", 17, (128, 96), depth=DepthCodec(bins=64))
+    model_file = save_model_file(tmp_path / "t3d.safetensors", model, get_skeleton("coco17"))
+    onnx_file = export_onnx(*load_model_file(model_file), tmp_path / "t3d.onnx")
+    expected = Predictor.from_file(onnx_file)(read_image(image))
+    assert expected.depth.shape == (1, 17)
+    out = tmp_path / "out"
+    result = run(["-m", "unionpose", "predict", str(image), "--model", str(onnx_file), "--out", str(out),
+                  "--formats", "jsonl,coco,npz", "--quiet"], without_torch)
+    assert result.returncode == 0, result.stderr
+    person = json.loads((out / "predictions.jsonl").read_text().splitlines()[1])["people"][0]
+    np.testing.assert_allclose(person["depth"], expected.depth[0], atol=1e-4)
+    np.testing.assert_allclose(person["keypoints"], expected.keypoints[0], atol=1e-3)
+    [record] = json.loads((out / "predictions.coco.json").read_text())
+    np.testing.assert_allclose(record["depth"], expected.depth[0], atol=1e-4)
+    np.testing.assert_allclose(np.load(out / "predictions.npz")["depth"], expected.depth, atol=1e-6)

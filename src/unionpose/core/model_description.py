@@ -10,13 +10,17 @@ import json
 from dataclasses import dataclass, field
 from typing import Any, Mapping
 
+from unionpose.core.depth import DepthCodec
 from unionpose.core.values import is_number
 from unionpose.skeletons import Skeleton
 
 ONNX_INPUT = "input"
 ONNX_OUTPUTS_LOGITS = ("simcc_x", "simcc_y")
 ONNX_OUTPUTS_DECODED = ("keypoints", "scores")
+ONNX_OUTPUT_DEPTH_LOGITS = "simcc_z"        # a model with a depth head has a third output
+ONNX_OUTPUT_DEPTH = "depth"                 # ... and a decoded graph its root-relative depths
 DESCRIPTION_FIELDS = ("skeleton", "model_size", "input_size", "codec", "normalisation")
+DEPTH_FIELD = "depth"                       # optional: only a model with a depth head has it
 
 
 @dataclass(frozen=True)
@@ -31,6 +35,14 @@ class ModelInfo:
     mean: tuple[float, float, float]
     std: tuple[float, float, float]
     extra: dict[str, str] = field(default_factory=dict)   # caller's fields, e.g. training provenance
+    depth: DepthCodec | None = None     # the depth head's bins, range and unit; None: a 2D model
+
+    def output_names(self, decoded: bool = False) -> tuple[str, ...]:
+        """The outputs of this model's ONNX graph, in order."""
+        names = ONNX_OUTPUTS_DECODED if decoded else ONNX_OUTPUTS_LOGITS
+        if self.depth is not None:
+            names += (ONNX_OUTPUT_DEPTH if decoded else ONNX_OUTPUT_DEPTH_LOGITS,)
+        return names
 
 
 @dataclass(frozen=True)
@@ -47,7 +59,8 @@ class Container:
 
     @property
     def reserved(self) -> tuple[str, ...]:
-        return (self.format_key, self.version_key, *DESCRIPTION_FIELDS) + (("outputs",) if self.graph else ())
+        graph_fields = ("outputs",) if self.graph else ()
+        return (self.format_key, self.version_key, *DESCRIPTION_FIELDS, DEPTH_FIELD, *graph_fields)
 
 
 MODEL_FILE = Container("model file", "format", "format_version", "unionpose-model", "1",
@@ -71,9 +84,10 @@ def encode_model_info(info: ModelInfo, container: Container, decoded: bool = Fal
         "normalisation": json.dumps({"mean": list(info.mean), "std": list(info.std), "color": "RGB"}
                                     | ({"layout": INPUT_LAYOUT} if container.graph else {})),
     }
+    if info.depth is not None:
+        metadata[DEPTH_FIELD] = json.dumps(info.depth.to_dict())
     if container.graph:
-        outputs = ONNX_OUTPUTS_DECODED if decoded else ONNX_OUTPUTS_LOGITS
-        metadata["outputs"] = json.dumps({"names": list(outputs),
+        metadata["outputs"] = json.dumps({"names": list(info.output_names(decoded)),
                                           "units": "keypoints in crop pixels" if decoded else "SimCC logits per bin"})
     for key, value in info.extra.items():
         if key in container.reserved:
@@ -113,6 +127,8 @@ def decode_model_info(metadata: Mapping[str, str], container: Container, source:
         mean=_numbers(normalisation.get("mean"), 3, "normalisation.mean", source),
         std=_numbers(normalisation.get("std"), 3, "normalisation.std", source),
         extra={key: value for key, value in metadata.items() if key not in container.reserved},
+        depth=(DepthCodec.from_dict(_json_field(metadata, DEPTH_FIELD, source), f"{source} metadata 'depth'")
+               if DEPTH_FIELD in metadata else None),
     )
 
 

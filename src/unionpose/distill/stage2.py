@@ -80,7 +80,7 @@ class HeadSelfDistillation(nn.Module):
         feature: list[torch.Tensor] = []
         hook = backbone.register_forward_hook(lambda module, inputs, output: feature.append(output))
         try:
-            simcc_x, simcc_y = model(batch["image"])
+            simcc_x, simcc_y = model(batch["image"])[:2]
         finally:
             hook.remove()
         head = self._teacher_head[0]

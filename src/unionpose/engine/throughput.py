@@ -26,7 +26,7 @@ class BareStep:
         self.images = torch.randn(batch, 3, *input_hw, device=self.device)
 
     def __call__(self) -> None:
-        simcc_x, simcc_y = self.model(self.images)
+        simcc_x, simcc_y = self.model(self.images)[:2]
         (simcc_x.sum() + simcc_y.sum()).backward()
         if self.device.type == "cuda":
             torch.cuda.synchronize(self.device)

@@ -63,7 +63,7 @@ class CropValidator:
         correct, counted = np.zeros(len(names)), np.zeros(len(names))
         for batch in self.loader:
             images = batch["image"].to(self.device)
-            simcc_x, simcc_y = model(images)
+            simcc_x, simcc_y = model(images)[:2]
             targets = [batch[key].to(self.device) for key in ("target_x", "target_y", "target_weight")]
             loss_sum += float(kl_discrete_loss(simcc_x, simcc_y, *targets, logit_scale=self.logit_scale))
             crops += len(images)

@@ -15,7 +15,8 @@ import onnxruntime as ort
 from unionpose.core.constants import IMAGE_MEAN_RGB, IMAGE_STD_RGB, SIMCC_SPLIT_RATIO
 from unionpose.core.errors import MissingDependencyError
 from unionpose.core.model_description import (
-    ONNX, ONNX_OUTPUTS_DECODED, ONNX_OUTPUTS_LOGITS, ModelInfo, decode_model_info,
+    ONNX, ONNX_OUTPUT_DEPTH, ONNX_OUTPUT_DEPTH_LOGITS, ONNX_OUTPUTS_DECODED, ONNX_OUTPUTS_LOGITS, ModelInfo,
+    decode_model_info,
 )
 from unionpose.core.simcc import default_sigma
 from unionpose.skeletons import Skeleton, get_skeleton
@@ -24,11 +25,12 @@ DEVICES = re.compile(r"cpu|cuda(:\d+)?")     # where a pose model may run
 
 
 class PoseBackend(Protocol):
-    """Normalised crops (N, 3, H, W) float32 -> (simcc_x, simcc_y), or (keypoints, scores) when `decoded`."""
+    """Normalised crops (N, 3, H, W) float32 -> (simcc_x, simcc_y), or (keypoints, scores) when `decoded`; a model
+    with a depth head adds a third array: simcc_z, or the decoded depth (N, K)."""
 
     decoded: bool
 
-    def __call__(self, crops: np.ndarray) -> tuple[np.ndarray, np.ndarray]: ...
+    def __call__(self, crops: np.ndarray) -> tuple[np.ndarray, ...]: ...
 
 
 class OnnxBackend:
@@ -36,6 +38,7 @@ class OnnxBackend:
 
     Accepted graphs: the public RTMPose layout (one input, outputs `simcc_x`, `simcc_y`; any two 3-D outputs are
     taken in that order) and UnionPose's decoded export (outputs `keypoints` (N, K, 2) crop px, `scores` (N, K)).
+    A UnionPose export of a model with a depth head has a third output, `simcc_z` or `depth`, which is read too.
     """
 
     def __init__(self, model: str | Path | ort.InferenceSession, providers: list[str] | None = None,
@@ -49,11 +52,11 @@ class OnnxBackend:
             if len(outputs) != 2 or any(len(output.shape) != 3 for output in outputs):
                 raise ValueError(f"ONNX pose model {model}: expected outputs simcc_x, simcc_y (N, K, bins) or "
                                  f"keypoints, scores; got {[(o.name, o.shape) for o in outputs]}")
-        self.output_names = names[:2]
+        self.output_names = names[:3] if names[2:3] in ([ONNX_OUTPUT_DEPTH_LOGITS], [ONNX_OUTPUT_DEPTH]) else names[:2]
         batch = self.session.get_inputs()[0].shape[0]
         self.fixed_batch = batch if isinstance(batch, int) else None   # released RTMPose graphs often fix batch 1
 
-    def __call__(self, crops: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def __call__(self, crops: np.ndarray) -> tuple[np.ndarray, ...]:
         if self.fixed_batch is None or len(crops) == self.fixed_batch:
             return self._run(crops)
         parts = []   # a fixed-batch graph runs chunk by chunk, the last chunk padded with zeros
@@ -61,11 +64,10 @@ class OnnxBackend:
             chunk = crops[start:start + self.fixed_batch]
             padding = np.zeros((self.fixed_batch - len(chunk), *chunk.shape[1:]), dtype=chunk.dtype)
             parts.append([output[:len(chunk)] for output in self._run(np.concatenate([chunk, padding]))])
-        return np.concatenate([first for first, _ in parts]), np.concatenate([second for _, second in parts])
+        return tuple(np.concatenate(outputs) for outputs in zip(*parts))
 
-    def _run(self, crops: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        first, second = self.session.run(self.output_names, {self.input_name: np.ascontiguousarray(crops)})
-        return first, second
+    def _run(self, crops: np.ndarray) -> tuple[np.ndarray, ...]:
+        return tuple(self.session.run(self.output_names, {self.input_name: np.ascontiguousarray(crops)}))
 
 
 def open_session(path: str | Path, providers: list[str] | None = None,

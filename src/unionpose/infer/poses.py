@@ -8,7 +8,7 @@ import numpy as np
 
 @dataclass
 class Poses:
-    """N people in one image, in a skeleton's keypoint order (image pixels)."""
+    """N people in one image, in a skeleton's keypoint order (image pixels); `depth` only from a 3D model."""
 
     keypoints: np.ndarray          # (N, K, 2) float32
     keypoint_scores: np.ndarray    # (N, K) float32
@@ -16,6 +16,7 @@ class Poses:
     box_scores: np.ndarray         # (N,) detector confidence (1 for full-frame or ground-truth boxes)
     scores: np.ndarray             # (N,) person score: box score x mean of the keypoint scores above 0.2
     track_ids: np.ndarray          # (N,) int64, -1 when not tracked
+    depth: np.ndarray | None = None    # (N, K) float32 root-relative depth in the model's unit (a depth head's)
 
     def __len__(self) -> int:
         return len(self.keypoints)
@@ -23,7 +24,8 @@ class Poses:
     def select(self, indices: np.ndarray) -> "Poses":
         """The people at `indices` (integer indices or a boolean mask), in that order."""
         return Poses(self.keypoints[indices], self.keypoint_scores[indices], self.boxes[indices],
-                     self.box_scores[indices], self.scores[indices], self.track_ids[indices])
+                     self.box_scores[indices], self.scores[indices], self.track_ids[indices],
+                     None if self.depth is None else self.depth[indices])
 
     @classmethod
     def empty(cls, num_keypoints: int) -> "Poses":

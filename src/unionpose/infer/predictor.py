@@ -77,9 +77,11 @@ class Predictor:
 
     def _poses(self, keypoints: np.ndarray, keypoint_scores: np.ndarray, boxes: np.ndarray,
                box_scores: np.ndarray) -> Poses:
-        """Person scores, then OKS-NMS over near-duplicates."""
+        """Person scores, then OKS-NMS over near-duplicates; a depth column (3D model) becomes `Poses.depth`."""
+        depth = keypoints[..., 2] if keypoints.shape[-1] == 3 else None
+        keypoints = keypoints[..., :2]
         scores = instance_score(box_scores, keypoint_scores, self.keypoint_threshold)
-        poses = Poses(keypoints, keypoint_scores, boxes, box_scores, scores, np.full(len(boxes), -1, np.int64))
+        poses = Poses(keypoints, keypoint_scores, boxes, box_scores, scores, np.full(len(boxes), -1, np.int64), depth)
         if len(poses) < 2 or self.nms_threshold >= 1:
             return poses
         keep = oks_nms(keypoints, keypoint_scores, scores, boxes[:, 2] * boxes[:, 3],

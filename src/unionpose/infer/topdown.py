@@ -19,6 +19,9 @@ class TopDownRunner:
 
     Crops are batched (`batch_size` per backend call, across images in `predict_many`). With `flip_test`, every crop
     is also run mirrored and the raw logits of both are averaged before decoding (RTMPose's flip test).
+
+    Keypoints are (N, K, 2): x, y. A model with a depth head (`info.depth`) gives (N, K, 3): x, y and the point's
+    root-relative depth in `info.depth.unit`, which no crop or image transform changes.
     """
 
     def __init__(self, backend: PoseBackend, info: ModelInfo, flip_test: bool = False, batch_size: int = 32,
@@ -56,15 +59,32 @@ class TopDownRunner:
         return crops, to_image
 
     def predict_crops(self, crops: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Normalised crops (N, 3, H, W) -> keypoints (N, K, 2) in crop pixels and scores (N, K)."""
+        """Normalised crops (N, 3, H, W) -> keypoints (N, K, 2), or (N, K, 3) with depth, in crop pixels, and
+        scores (N, K)."""
         if self.backend.decoded:
-            return self.backend(crops)
+            keypoints, scores, *depth = self.backend(crops)
+            return self._with_depth(keypoints, scores, depth[0] if depth else None)
         if not self.flip_test:
-            return self.codec.decode(*self.backend(crops))
+            simcc_x, simcc_y, *simcc_z = self.backend(crops)
+            return self._decode(simcc_x, simcc_y, simcc_z[0] if simcc_z else None)
         count = len(crops)
-        simcc_x, simcc_y = self.backend(np.concatenate([crops, crops[..., ::-1]]))
+        simcc_x, simcc_y, *simcc_z = self.backend(np.concatenate([crops, crops[..., ::-1]]))
         flipped_x, flipped_y = self._unflip(simcc_x[count:], simcc_y[count:])
-        return self.codec.decode((simcc_x[:count] + flipped_x) * 0.5, (simcc_y[:count] + flipped_y) * 0.5)
+        simcc_z = ((simcc_z[0][:count] + simcc_z[0][count:, self.skeleton.flip_indices]) * 0.5 if simcc_z else None)
+        return self._decode((simcc_x[:count] + flipped_x) * 0.5, (simcc_y[:count] + flipped_y) * 0.5, simcc_z)
+
+    def _decode(self, simcc_x: np.ndarray, simcc_y: np.ndarray, simcc_z: np.ndarray | None
+                ) -> tuple[np.ndarray, np.ndarray]:
+        keypoints, scores = self.codec.decode(simcc_x, simcc_y)
+        depth = self.info.depth.decode(simcc_z) if simcc_z is not None and self.info.depth is not None else None
+        return self._with_depth(keypoints, scores, depth)
+
+    def _with_depth(self, keypoints: np.ndarray, scores: np.ndarray, depth: np.ndarray | None
+                    ) -> tuple[np.ndarray, np.ndarray]:
+        """Depth as a third keypoint column (a mirror leaves depth as it is: only left and right swap)."""
+        if depth is None or self.info.depth is None:
+            return keypoints, scores
+        return np.concatenate([keypoints, depth[..., None].astype(np.float32)], axis=-1), scores
 
     def _unflip(self, simcc_x: np.ndarray, simcc_y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Logits of mirrored crops -> logits in the unmirrored crop's frame and keypoint order.
@@ -82,10 +102,12 @@ class TopDownRunner:
 
     @staticmethod
     def to_image(keypoints_crop: np.ndarray, to_image: np.ndarray) -> np.ndarray:
-        """Keypoints (N, K, 2) in crop pixels -> image pixels, with each crop's affine (N, 2, 3)."""
+        """Keypoints (N, K, 2) in crop pixels -> image pixels, with each crop's affine (N, 2, 3); a third (depth)
+        column passes through unchanged."""
         points = np.asarray(keypoints_crop, dtype=np.float64)
         matrices = np.asarray(to_image, dtype=np.float64).reshape(len(points), 2, 3)
-        return (points @ matrices[:, :, :2].transpose(0, 2, 1) + matrices[:, None, :, 2]).astype(np.float32)
+        moved = points[..., :2] @ matrices[:, :, :2].transpose(0, 2, 1) + matrices[:, None, :, 2]
+        return np.concatenate([moved, points[..., 2:]], axis=-1).astype(np.float32)
 
     # --- whole images ------------------------------------------------------------------------------------------
     def predict(self, image_bgr: np.ndarray, boxes_xywh: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -119,11 +141,12 @@ class TopDownRunner:
 
     def _hand_out(self, pending: deque, results: list) -> Iterator[tuple[np.ndarray, np.ndarray]]:
         num_keypoints = self.skeleton.num_keypoints
+        columns = 2 if self.info.depth is None else 3
         while pending and pending[0][0] <= len(results):
             count, to_image = pending.popleft()
             done = results[:count]
             del results[:count]
-            keypoints = np.array([k for k, _ in done], dtype=np.float32).reshape(count, num_keypoints, 2)
+            keypoints = np.array([k for k, _ in done], dtype=np.float32).reshape(count, num_keypoints, columns)
             scores = np.array([s for _, s in done], dtype=np.float32).reshape(count, num_keypoints)
             yield self.to_image(keypoints, to_image), scores
 

@@ -16,7 +16,8 @@ class TorchBackend:
             raise ValueError(f"device {str(device)!r}: CUDA is not available to this PyTorch ({torch.__version__})")
         self.model = model.eval().to(self.device)
 
-    def __call__(self, crops: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def __call__(self, crops: np.ndarray) -> tuple[np.ndarray, ...]:
+        """(simcc_x, simcc_y), and simcc_z for a model with a depth head."""
         with torch.inference_mode():
-            simcc_x, simcc_y = self.model(torch.from_numpy(np.ascontiguousarray(crops)).to(self.device))
-        return simcc_x.float().cpu().numpy(), simcc_y.float().cpu().numpy()
+            logits = self.model(torch.from_numpy(np.ascontiguousarray(crops)).to(self.device))
+        return tuple(output.float().cpu().numpy() for output in logits)

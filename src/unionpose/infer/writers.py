@@ -55,13 +55,21 @@ def _flat(keypoints: np.ndarray, scores: np.ndarray) -> list[float]:
     return [round(float(v), 3) for v in triplets.reshape(-1)]
 
 
+def _depth(poses: Poses, n: int) -> dict[str, list[float]]:
+    """{"depth": [z per keypoint]} for a 3D model's person (root-relative, the model's unit), else nothing."""
+    if poses.depth is None:
+        return {}
+    return {"depth": [round(float(v), 4) for v in poses.depth[n]]}
+
+
 def coco_records(image: int, poses: Poses) -> list[dict]:
-    """The COCO keypoint results of one image's people; public for callers that keep results in memory (a server)."""
+    """The COCO keypoint results of one image's people; public for callers that keep results in memory (a server).
+    A 3D model's people also carry `depth`, one root-relative value per keypoint."""
     records = []
     for n in range(len(poses)):
         record = {"image_id": image, "category_id": 1,
                   "keypoints": _flat(poses.keypoints[n], poses.keypoint_scores[n]),
-                  "score": round(float(poses.scores[n]), 5)}
+                  "score": round(float(poses.scores[n]), 5), **_depth(poses, n)}
         if poses.track_ids[n] >= 0:
             record["track_id"] = int(poses.track_ids[n])
         records.append(record)
@@ -149,7 +157,8 @@ class JsonlWriter:
         people = [{"track_id": int(poses.track_ids[n]), "score": round(float(poses.scores[n]), 5),
                    "box": [round(float(v), 2) for v in poses.boxes[n]],
                    "keypoints": np.round(poses.keypoints[n].astype(np.float64), 3).tolist(),
-                   "keypoint_scores": np.round(poses.keypoint_scores[n].astype(np.float64), 5).tolist()}
+                   "keypoint_scores": np.round(poses.keypoint_scores[n].astype(np.float64), 5).tolist(),
+                   **_depth(poses, n)}
                   for n in range(len(poses))]
         record = {"frame": frame.index, "name": frame.name, "time": round(frame.time, 4), "people": people}
         self.file.write(json.dumps(record) + "\n")
@@ -160,7 +169,8 @@ class JsonlWriter:
 
 
 class NpzWriter:
-    """A NumPy .npz of all people of all frames as flat arrays, `frame` giving each person's frame index.
+    """A NumPy .npz of all people of all frames as flat arrays, `frame` giving each person's frame index; a 3D
+    model's run adds `depth` (people, K), root-relative in the model's unit.
 
     The arrays grow with the number of people (a few hundred bytes each), never with the images.
     """
@@ -186,6 +196,9 @@ class NpzWriter:
             return np.concatenate(arrays).astype(dtype) if arrays else np.zeros((0, *shape), dtype)
 
         num_keypoints = self.skeleton.num_keypoints
+        depth = {}
+        if any(p.depth is not None for p in self.rows):
+            depth["depth"] = stacked("depth", (num_keypoints,), np.float32)
         with atomic_path(self.path) as temporary, temporary.open("wb") as file:
             np.savez_compressed(
                 file, keypoint_names=np.array(self.skeleton.names), frame_names=np.array(self.frame_names),
@@ -193,7 +206,7 @@ class NpzWriter:
             keypoints=stacked("keypoints", (num_keypoints, 2), np.float32),
             keypoint_scores=stacked("keypoint_scores", (num_keypoints,), np.float32),
                 boxes=stacked("boxes", (4,), np.float32), scores=stacked("scores", (), np.float32),
-                track_ids=stacked("track_ids", (), np.int64))
+                track_ids=stacked("track_ids", (), np.int64), **depth)
 
 
 class DrawingWriter:

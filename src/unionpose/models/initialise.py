@@ -44,6 +44,7 @@ from unionpose.skeletons import Skeleton, get_skeleton, keypoint_mapping
 KEYPOINT_TENSORS = ("head.keypoint_conv.weight", "head.keypoint_conv.bias")     # one row per keypoint
 TOKEN_EMBED = "head.token_embed.weight"                                         # (hidden, feature h * w)
 CLASSIFIERS = {"head.cls_x.weight": 1, "head.cls_y.weight": 0}                  # -> axis of (height, width)
+DEPTH_CLASSIFIER = "head.cls_z.weight"      # the depth head: copied when the source has one of the same bins
 
 # Released toolbox checkpoints do not name their skeleton; these counts identify one (17 could also be PoseTrack's
 # 17 points, which the released RTMPose models do not predict; 14 and 21 are ambiguous and not listed).
@@ -147,17 +148,27 @@ def initialise_model(model: RTMPose, skeleton: Skeleton, path: str | Path, *,
                 record.fresh.append(key)
             elif key in KEYPOINT_TENSORS:
                 continue                                     # below, row by row
+            elif key == DEPTH_CLASSIFIER and not _same_depth_head(weights, tensor):
+                record.fresh.append(key)
+                record.notes.append("the depth head starts fresh (the source has none, or other depth bins)")
             elif key in resampled:
                 tensor.copy_(_resample(key, weights, model))
                 record.resampled.append(key)
             else:
                 tensor.copy_(weights.tensors[key])
                 record.loaded.append(key)
+        if DEPTH_CLASSIFIER in weights.tensors and DEPTH_CLASSIFIER not in target:
+            record.ignored.append(DEPTH_CLASSIFIER)              # a 3D model's depth head, into a 2D model
         if weights.skeleton is None:
             record.fresh_keypoints = list(skeleton.names)
         else:
             _copy_keypoint_rows(weights, skeleton, target, record)
     return record
+
+
+def _same_depth_head(weights: _Weights, tensor: torch.Tensor) -> bool:
+    source = weights.tensors.get(DEPTH_CLASSIFIER)
+    return source is not None and source.shape == tensor.shape
 
 
 def _describe(size: str, skeleton: Skeleton, input_size: tuple[int, int] | None) -> str:
@@ -282,7 +293,8 @@ def _refuse_other_sizes(path: Path, weights: _Weights, model: RTMPose, target: d
     """A ValueError naming the tensors whose shapes differ (another model size), before anything is copied."""
     mismatched = []
     for key, tensor in target.items():
-        if key in resampled or (weights.skeleton is None and not key.startswith(BACKBONE_PREFIX)):
+        if key in resampled or key == DEPTH_CLASSIFIER or (weights.skeleton is None
+                                                            and not key.startswith(BACKBONE_PREFIX)):
             continue
         source = weights.tensors.get(key)
         compared = slice(1, None) if key in KEYPOINT_TENSORS else slice(None)   # keypoint rows: their shape only

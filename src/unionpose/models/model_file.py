@@ -26,7 +26,7 @@ def save_model_file(path: str | Path, model: RTMPose, skeleton: Skeleton, *,
     sigma = codec_sigma if codec_sigma is not None else default_sigma(model.input_size, model.split_ratio)
     info = ModelInfo(skeleton=skeleton, model_size=model.size, input_size=model.input_size,
                      split_ratio=model.split_ratio, sigma=tuple(float(s) for s in sigma), mean=IMAGE_MEAN_RGB,
-                     std=IMAGE_STD_RGB, extra=dict(extra or {}))
+                     std=IMAGE_STD_RGB, extra=dict(extra or {}), depth=model.depth)
     metadata = encode_model_info(info, MODEL_FILE)
     tensors = {key: value.detach().cpu().contiguous() for key, value in model.state_dict().items()}
     with atomic_path(path) as temporary:
@@ -58,7 +58,7 @@ def load_model_file(path: str | Path) -> tuple[RTMPose, ModelInfo]:
     metadata, tensors = _read(path, with_tensors=True)
     info = decode_model_info(metadata, MODEL_FILE, str(path))
     try:
-        model = RTMPose(info.model_size, info.skeleton.num_keypoints, info.input_size, info.split_ratio)
+        model = RTMPose(info.model_size, info.skeleton.num_keypoints, info.input_size, info.split_ratio, info.depth)
     except ValueError as error:
         raise ValueError(f"{path}: metadata describes no valid model: {error}") from error
     expected = model.state_dict()

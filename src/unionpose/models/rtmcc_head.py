@@ -49,11 +49,13 @@ class GatedAttentionUnit(nn.Module):
 
 
 class RTMCCHead(nn.Module):
-    """Maps the stride-32 feature to SimCC logits: (N, K, x_bins) and (N, K, y_bins)."""
+    """Maps the stride-32 feature to SimCC logits: (N, K, x_bins) and (N, K, y_bins), and with a depth head also
+    (N, K, z_bins) over root-relative depth: one more linear classifier on the same keypoint tokens (docs/3d.md)."""
 
     def __init__(self, in_channels: int, num_keypoints: int, feature_size: tuple[int, int],
-                 bins: tuple[int, int], hidden_dim: int = 256):
-        """`feature_size` is the backbone map's (height, width); `bins` is (x_bins, y_bins)."""
+                 bins: tuple[int, int], hidden_dim: int = 256, depth_bins: int | None = None):
+        """`feature_size` is the backbone map's (height, width); `bins` is (x_bins, y_bins); `depth_bins` adds the
+        depth classifier."""
         super().__init__()
         self.keypoint_conv = nn.Conv2d(in_channels, num_keypoints, 7, padding=3)
         tokens_in = feature_size[0] * feature_size[1]
@@ -62,6 +64,7 @@ class RTMCCHead(nn.Module):
         self.gau = GatedAttentionUnit(hidden_dim, 2 * hidden_dim, 128)
         self.cls_x = nn.Linear(hidden_dim, bins[0], bias=False)
         self.cls_y = nn.Linear(hidden_dim, bins[1], bias=False)
+        self.cls_z = nn.Linear(hidden_dim, depth_bins, bias=False) if depth_bins else None
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
@@ -72,7 +75,9 @@ class RTMCCHead(nn.Module):
             if isinstance(module, nn.Linear):
                 nn.init.normal_(module.weight, std=0.01)
 
-    def forward(self, feature: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def forward(self, feature: torch.Tensor) -> tuple[torch.Tensor, ...]:
         tokens = self.keypoint_conv(feature).flatten(2)
         tokens = self.gau(self.token_embed(self.token_norm(tokens)))
-        return self.cls_x(tokens), self.cls_y(tokens)
+        if self.cls_z is None:
+            return self.cls_x(tokens), self.cls_y(tokens)
+        return self.cls_x(tokens), self.cls_y(tokens), self.cls_z(tokens)

@@ -7,6 +7,7 @@ import torch
 from torch import nn
 
 from unionpose.core.constants import SIMCC_SPLIT_RATIO
+from unionpose.core.depth import DepthCodec
 from unionpose.models.cspnext import CSPNeXt
 from unionpose.models.rtmcc_head import RTMCCHead
 
@@ -42,11 +43,13 @@ def model_size(size: str) -> ModelSize:
 
 
 class RTMPose(nn.Module):
-    """Top-down pose model: a (N, 3, H, W) crop -> SimCC logits simcc_x (N, K, W*r) and simcc_y (N, K, H*r)."""
+    """Top-down pose model: a (N, 3, H, W) crop -> SimCC logits simcc_x (N, K, W*r) and simcc_y (N, K, H*r), and
+    with a depth head a third output simcc_z (N, K, depth.bins) over root-relative depth."""
 
     def __init__(self, size: str, num_keypoints: int, input_size: tuple[int, int] = (256, 192),
-                 split_ratio: float = SIMCC_SPLIT_RATIO):
-        """`input_size` is (height, width), each a multiple of 32; `split_ratio` is SimCC bins per pixel."""
+                 split_ratio: float = SIMCC_SPLIT_RATIO, depth: DepthCodec | None = None):
+        """`input_size` is (height, width), each a multiple of 32; `split_ratio` is SimCC bins per pixel; `depth`
+        adds the depth head with that codec's bins (the model carries the codec so its file records range and unit)."""
         super().__init__()
         spec = model_size(size)
         height, width = (int(v) for v in input_size)
@@ -58,22 +61,25 @@ class RTMPose(nn.Module):
         self.num_keypoints = num_keypoints
         self.input_size = (height, width)
         self.split_ratio = float(split_ratio)
+        self.depth = depth
         self.backbone = CSPNeXt(spec.deepen, spec.widen)
         self.head = RTMCCHead(
             self.backbone.out_channels,
             num_keypoints,
             feature_size=(height // BACKBONE_STRIDE, width // BACKBONE_STRIDE),
             bins=(int(width * split_ratio), int(height * split_ratio)),
+            depth_bins=depth.bins if depth is not None else None,
         )
 
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
         """The backbone's stride-32 feature (what feature distillation compares)."""
         return self.backbone(x)
 
-    def forward_head(self, feature: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """SimCC logits from a backbone feature (the head alone, as DWPose stage 2 trains it)."""
+    def forward_head(self, feature: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        """SimCC logits from a backbone feature (the head alone, as DWPose stage 2 trains it): (x, y), or (x, y, z)
+        with a depth head."""
         return self.head(feature)
 
-    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, ...]:
         return self.forward_head(self.forward_features(x))
 
