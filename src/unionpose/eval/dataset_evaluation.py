@@ -9,6 +9,7 @@ from unionpose.core.errors import DataError
 from unionpose.data.instance import Instance, remap_instances
 from unionpose.data.sources import DatasetSource, read_source
 from unionpose.eval.detections import check_detections, predict_detections
+from unionpose.eval.errors_3d import errors_3d
 from unionpose.eval.evaluation import DatasetEvaluation, Predictions
 from unionpose.eval.metrics import head_sizes, score
 from unionpose.eval.pckh import EXCLUDED_FROM_MEAN
@@ -76,6 +77,11 @@ def evaluate_dataset(runner: PoseRunner, source: DatasetSource, *, detections: s
         "points": _points_note(metric, skeleton, labelled, predicted, missing),
         "notes": notes,
     })
+    depth_unit = getattr(getattr(runner, "info", None), "depth", None)
+    if predictions.depth is not None and depth_unit is not None:
+        found = errors_3d(instances, predictions.keypoints, predictions.depth, skeleton, depth_unit.unit)
+        if found is not None:
+            result["3d"] = found
     return DatasetEvaluation(source, skeleton, instances, predictions, predicted, result)
 
 
@@ -105,7 +111,10 @@ def predict_ground_truth_boxes(runner: PoseRunner, source: DatasetSource, instan
     boxes = np.stack([instance.box for instance in instances]).astype(np.float64)
     keypoints, scores = predict_people(runner, [i.image for i in instances], [i.image_size for i in instances],
                                        boxes, f"{source.name} (GT boxes)", progress, source.max_image_pixels)
-    keypoints, scores = slice_to_skeleton(keypoints, scores, runner.skeleton, skeleton)
+    depth = None
+    if keypoints.shape[-1] == 3:                 # a depth head's column, in the scored skeleton's order too
+        depth = keypoint_mapping(runner.skeleton, skeleton).apply(keypoints[..., 2], axis=1)
+    keypoints, scores = slice_to_skeleton(keypoints[..., :2], scores, runner.skeleton, skeleton)
     return Predictions(images=[i.image for i in instances], image_ids=np.array([i.image_id for i in instances]),
                        boxes=boxes, keypoints=keypoints, keypoint_scores=scores,
-                       scores=instance_score(np.ones(len(instances)), scores, KEYPOINT_SCORE_THRESHOLD))
+                       scores=instance_score(np.ones(len(instances)), scores, KEYPOINT_SCORE_THRESHOLD), depth=depth)

@@ -48,7 +48,7 @@ def predict_detections(runner: PoseRunner, source: DatasetSource, path: Path, sk
     images = [d.image for d in found]
     keypoints, scores = predict_people(runner, images, [d.image_size for d in found], boxes,
                                        f"{source.name} (detections)", progress, source.max_image_pixels)
-    keypoints, scores = slice_to_skeleton(keypoints, scores, runner.skeleton, skeleton)
+    keypoints, scores = slice_to_skeleton(keypoints[..., :2], scores, runner.skeleton, skeleton)   # 3D: GT boxes
     person_scores = instance_score(np.array([d.score for d in found]), scores, KEYPOINT_SCORE_THRESHOLD)
     kept = []
     sigmas = np.asarray(skeleton.sigmas)

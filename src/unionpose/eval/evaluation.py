@@ -22,6 +22,7 @@ class Predictions:
     keypoints: np.ndarray        # (N, K, 2) image pixels
     keypoint_scores: np.ndarray  # (N, K)
     scores: np.ndarray           # (N,) person score
+    depth: np.ndarray | None = None  # (N, K) root-relative depth, from a model with a depth head
 
     def results(self) -> list[dict]:
         """As COCO keypoint results (the `predictions_<dataset>.json` records)."""

@@ -18,7 +18,7 @@ class PoseRunner(Protocol):
     """What evaluation needs of a model (a `TopDownRunner` is one): its skeleton, and poses for (image, boxes) pairs.
 
     `predict_many` yields, per (BGR image, boxes (N, 4) x, y, w, h) pair, keypoints (N, K, 2) in image pixels and
-    scores (N, K), in the model's skeleton.
+    scores (N, K), in the model's skeleton; a model with a depth head gives (N, K, 3), the third column its depth.
     """
 
     skeleton: Skeleton
@@ -51,7 +51,7 @@ def predict_people(runner: PoseRunner, images: Sequence[str], sizes: Sequence[tu
                    boxes: np.ndarray, description: str, progress: bool, max_pixels: int = MAX_PIXELS
                    ) -> tuple[np.ndarray, np.ndarray]:
     """The model on every box, each image decoded once (through the image gate, at `max_pixels`); keypoints
-    (N, K, 2) and scores (N, K) in row order."""
+    (N, K, 2), or (N, K, 3) with a depth column, and scores (N, K) in row order."""
     groups = rows_by_image(images)
 
     def items() -> Iterator[tuple[np.ndarray, np.ndarray]]:
@@ -62,5 +62,7 @@ def predict_people(runner: PoseRunner, images: Sequence[str], sizes: Sequence[tu
     keypoints = np.zeros((len(images), k, 2), dtype=np.float32)
     scores = np.zeros((len(images), k), dtype=np.float32)
     for rows, (points, confidences) in zip(groups.values(), runner.predict_many(items())):
+        if points.shape[-1] != keypoints.shape[-1]:      # a depth column: the first batch says
+            keypoints = np.zeros((len(images), k, points.shape[-1]), dtype=np.float32)
         keypoints[rows], scores[rows] = points, confidences
     return keypoints, scores

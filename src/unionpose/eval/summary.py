@@ -7,7 +7,7 @@ from pathlib import Path
 from unionpose.core.atomic import write_text_atomic
 from unionpose.eval.evaluation import EvaluationResult
 from unionpose.eval.results import write_results
-from unionpose.eval.tables import format_keypoint_table, format_paper_table, format_result, slug
+from unionpose.eval.tables import format_3d_table, format_keypoint_table, format_paper_table, format_result, slug
 from unionpose.eval.worst import WORST_COUNT, draw_worst_grid, worst_cases
 
 
@@ -39,6 +39,8 @@ def format_details(evaluation: EvaluationResult) -> str:
                  format_keypoint_table(result)]
         if "shared" in result:
             parts += ["", "shared points only:", format_result(result["shared"])]
+        if "3d" in result:
+            parts += ["", format_3d_table(result["3d"])]
         blocks.append("\n".join(parts))
     return "\n\n".join(blocks)
 

@@ -103,6 +103,14 @@ def format_result(result: Mapping[str, Any]) -> str:
     raise ValueError(f"not an evaluation result (its 'metric' is {metric!r})")
 
 
+def format_3d_table(errors: Mapping[str, Any]) -> str:
+    """MPJPE, PA-MPJPE and the depth error, all points and per part (`eval.errors_3d`), in the data's unit."""
+    rows = [[part, f"{e['mpjpe']:.4f}", f"{e['pa_mpjpe']:.4f}", f"{e['depth']:.4f}", e["points"]]
+            for part, e in [("all", errors), *errors["parts"].items()]]
+    return (format_table(["part", "MPJPE", "PA-MPJPE", "depth", "points"], rows)
+            + f"\n3D errors of {errors['people']} people in {errors['unit']} (root-aligned; Procrustes-aligned)")
+
+
 def format_keypoint_table(result: Mapping[str, Any]) -> str:
     """One row per keypoint: its name, how many people label it, and the metric's per-keypoint numbers.
 
