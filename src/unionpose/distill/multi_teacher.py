@@ -10,6 +10,7 @@ from torch import nn
 from unionpose.core.config_schema import ConfigModel
 from unionpose.core.constants import KL_LOGIT_SCALE
 from unionpose.data.instance import Instance
+from unionpose.distill.depth_loss import depth_gt_loss, depth_kd_loss
 from unionpose.distill.losses import (
     DecaySchedule,
     conditional_gt_loss,
@@ -29,6 +30,7 @@ class LossSpec(ConfigModel):
     kd_points: Literal["all", "visible"] = "all"         # distil every teacher point, or only GT-visible ones
     feature_kd: float | None = Field(None, gt=0.0)       # weight of DWPose's feature loss (7e-5), or off
     decay: DecaySchedule = "linear"                      # 1 - epoch / max_epochs on every distillation term
+    depth_weight: float = Field(1.0, ge=0.0)             # weight of the depth terms (a model with a depth head)
 
 
 class DistillationObjective(nn.Module):
@@ -43,6 +45,10 @@ class DistillationObjective(nn.Module):
     outside the (1 - alpha) share because they carry their own weight, as in DWPose, whose stage 1 is therefore this
     objective with alpha 0.5, beta 0.1 and feature_kd 3.5e-5 (DWPose's loss, halved). Logged terms are the unweighted
     KD_j and FEAT_j; "decay" is d.
+
+    A student with a depth head adds depth_weight x (alpha * GT_z + (1 - alpha) * sum_j beta_j * d * KD_z_j): the
+    conditional depth loss on 3D labels and, for each teacher with a depth head (a 3D model file), the logit KD on
+    its depth logits ("depth", "kd_z/<teacher>"); teachers without depth distil x and y only.
 
     The 1x1 alignment convs of feature KD are this module's parameters (the trainer optimises and checkpoints them).
     The teachers are not: they are held outside the module's parameters and follow the batch's device.
@@ -94,17 +100,22 @@ class DistillationObjective(nn.Module):
             backbone = getattr(model, "module", model).backbone
             hook = backbone.register_forward_hook(lambda module, inputs, output: student_feature.append(output))
             try:
-                simcc_x, simcc_y = model(batch["image"])
+                simcc_x, simcc_y, *simcc_z = model(batch["image"])
             finally:
                 hook.remove()
         else:
-            simcc_x, simcc_y = model(batch["image"])
+            simcc_x, simcc_y, *simcc_z = model(batch["image"])
 
         alpha = self.spec.alpha
         decay = distillation_decay(epoch, max_epochs, self.spec.decay)
         gt = conditional_gt_loss(simcc_x, simcc_y, batch, KL_LOGIT_SCALE)
         terms = {"gt": gt.detach()}
         loss = alpha * gt
+        depth_weight = self.spec.depth_weight
+        if simcc_z:
+            depth = depth_gt_loss(simcc_z[0], batch, KL_LOGIT_SCALE)
+            terms["depth"] = depth.detach()
+            loss = loss + depth_weight * alpha * depth
         for teacher, beta in self.teachers:
             with_feature = teacher.name in self.align
             output = teacher(batch, with_feature=with_feature)
@@ -115,6 +126,11 @@ class DistillationObjective(nn.Module):
                                int(teacher.covered.sum()), self.spec.kd_logit_scale)
             terms[f"kd/{teacher.name}"] = kd.detach()
             loss = loss + (1.0 - alpha) * beta * decay * kd
+            if simcc_z and output.simcc_z is not None:
+                kd_z = depth_kd_loss(simcc_z[0], output.simcc_z, weight, int(teacher.covered.sum()),
+                                     self.spec.kd_logit_scale)
+                terms[f"kd_z/{teacher.name}"] = kd_z.detach()
+                loss = loss + depth_weight * (1.0 - alpha) * beta * decay * kd_z
             if with_feature:
                 feature = feature_kd_loss(student_feature[0], output.feature, self.align[teacher.name],
                                           self.spec.feature_kd)

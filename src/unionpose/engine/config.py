@@ -9,6 +9,9 @@ from pydantic import ConfigDict, Field, ValidationError, field_validator, model_
 
 from unionpose.core.atomic import write_text_atomic
 from unionpose.core.config_schema import ConfigModel
+from unionpose.core.depth import (
+    DEFAULT_DEPTH_BINS, DEFAULT_DEPTH_RANGE, DEFAULT_DEPTH_SIGMA, DEFAULT_DEPTH_UNIT, DepthCodec,
+)
 from unionpose.data.config import DataConfig, DataRecipe
 from unionpose.data.sources import resolve_path
 from unionpose.distill.multi_teacher import LossSpec
@@ -23,6 +26,18 @@ class Strict(ConfigModel):
     no booleans for numbers: `ConfigModel`)."""
 
 
+class DepthConfig(Strict):
+    """`model.depth`: the depth head (docs/3d.md); `model.depth={}` turns it on with these defaults."""
+
+    range: float = Field(DEFAULT_DEPTH_RANGE, gt=0.0)     # bins span -range..+range of root-relative depth
+    bins: int = Field(DEFAULT_DEPTH_BINS, ge=2)
+    unit: str = Field(DEFAULT_DEPTH_UNIT, min_length=1)   # the unit of the 3D labels (recorded in the model file)
+    sigma: float = Field(DEFAULT_DEPTH_SIGMA, gt=0.0)     # Gaussian target width in bins
+
+    def codec(self) -> DepthCodec:
+        return DepthCodec(range=self.range, bins=self.bins, unit=self.unit, sigma=self.sigma)
+
+
 class ModelConfig(Strict):
     size: Literal["t", "s", "m", "l"] = "s"
     input: tuple[PositiveInt, PositiveInt] = (256, 192)    # (height, width), multiples of 32
@@ -32,6 +47,11 @@ class ModelConfig(Strict):
     # a UnionPose backbone file). Applied when a run starts, never on resume (the checkpoint holds the weights).
     init: str | None = None
     init_skeleton: str | None = None            # skeleton of a toolbox checkpoint in `init`; None: from its count
+    depth: DepthConfig | None = None            # a depth head next to x and y; None: a 2D model
+
+    @property
+    def depth_codec(self) -> DepthCodec | None:
+        return self.depth.codec() if self.depth is not None else None
 
     @field_validator("input")
     @classmethod
@@ -133,6 +153,8 @@ class Config(DataRecipe):
                              f"(got {', '.join(t.name for t in self.teachers)})")
         if self.stage2 is not None and self.model.init:
             raise ValueError("stage2: the student is built from stage2.stage1; drop model.init")
+        if self.stage2 is not None and self.model.depth is not None:
+            raise ValueError("stage2 trains a 2D head; drop model.depth")
         if self.stage2 is not None and self.train.freeze_backbone_epochs:
             raise ValueError("stage2: the backbone stays frozen for the whole run; drop train.freeze_backbone_epochs")
         return self

@@ -343,7 +343,7 @@ def build_student(config: Config, skeleton: Skeleton) -> RTMPose:
     """The model to train: a fresh RTMPose (`Trainer.initialise` then loads `model.init` into it when a run starts),
     or for DWPose stage 2 the stage-1 model's backbone, frozen, under a fresh head."""
     if config.stage2 is None:
-        return RTMPose(config.model.size, skeleton.num_keypoints, config.model.input)
+        return RTMPose(config.model.size, skeleton.num_keypoints, config.model.input, depth=config.model.depth_codec)
     stage1 = config.stage2.stage1
     info = read_model_info(stage1)
     if info.skeleton != skeleton or info.model_size != config.model.size or info.input_size != config.model.input:
@@ -360,8 +360,9 @@ def build_objective(config: Config, skeleton: Skeleton, model: RTMPose, mixture:
     if config.stage2 is not None:
         return HeadSelfDistillation(config.stage2.stage1, config.stage2.kd_logit_scale)
     if not config.teachers:
-        return GroundTruthObjective()
-    student = StudentSpace(skeleton, tuple(config.model.input), SIMCC_SPLIT_RATIO, config.model.sigma)
+        return GroundTruthObjective(depth_weight=config.loss.depth_weight)
+    student = StudentSpace(skeleton, tuple(config.model.input), SIMCC_SPLIT_RATIO, config.model.sigma,
+                           depth=config.model.depth_codec)
     # Cached teachers key their predictions by the mixture's instance list, which the batch's instance_index indexes.
     return DistillationObjective.from_specs(config.loss, config.teachers, student, model.backbone.out_channels,
                                             mixture.instances)
@@ -379,7 +380,7 @@ def training_dataset(mixture: UnionMixture, skeleton: Skeleton, codec: SimCCCode
     return TopDownDataset(mixture, augmenter(augment), codec, seed=config.train.seed,
                           dataset_names=[entry.source.name for entry in mixture.datasets],
                           mild_augmenter=augmenter(augment.mild()) if augment.enabled else None,
-                          mild_from_epoch=mild_from)
+                          mild_from_epoch=mild_from, depth_codec=config.model.depth_codec)
 
 
 def default_validator(config: Config, skeleton: Skeleton, codec: SimCCCodec,
@@ -390,7 +391,7 @@ def default_validator(config: Config, skeleton: Skeleton, codec: SimCCCodec,
         return None
     if config.train.validation == "datasets":
         info = ModelInfo(skeleton, config.model.size, tuple(config.model.input), codec.split_ratio, codec.sigma,
-                         IMAGE_MEAN_RGB, IMAGE_STD_RGB)
+                         IMAGE_MEAN_RGB, IMAGE_STD_RGB, depth=config.model.depth_codec)
         return DatasetValidator(config.data.val, info, batch_size=config.train.batch_size, device=device)
     mixture = UnionMixture(config.data.val, skeleton)
     plain = config.data.augment.model_copy(update={"enabled": False})

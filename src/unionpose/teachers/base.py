@@ -10,6 +10,7 @@ import numpy as np
 import torch
 
 from unionpose.core.constants import IMAGE_MEAN_RGB, IMAGE_STD_RGB, SIMCC_SPLIT_RATIO
+from unionpose.core.depth import DepthCodec
 from unionpose.core.simcc import default_sigma
 from unionpose.skeletons import Skeleton, keypoint_mapping
 
@@ -24,6 +25,7 @@ class StudentSpace:
     sigma: tuple[float, float] | None = None    # SimCC Gaussian (x, y) in bins; None: the codec's default
     mean: tuple[float, float, float] = IMAGE_MEAN_RGB
     std: tuple[float, float, float] = IMAGE_STD_RGB
+    depth: DepthCodec | None = None             # the student's depth head; None: a 2D student
 
     @property
     def num_bins(self) -> tuple[int, int]:
@@ -48,6 +50,8 @@ class TeacherOutput:
     simcc_y: torch.Tensor               # (N, K_student, y bins)
     mask: torch.Tensor                  # (N, K_student) bool: which student channels this teacher supervises
     feature: torch.Tensor | None = None  # (N, C, h, w) the teacher's last backbone feature, when asked for
+    simcc_z: torch.Tensor | None = None  # (N, K_student, student depth bins): a 3D teacher's depth logits, for a
+                                         # student with a depth head (zero rows where `mask` is False)
 
 
 class Teacher(ABC):

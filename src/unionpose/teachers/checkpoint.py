@@ -9,7 +9,7 @@ from unionpose.core.model_description import ModelInfo
 from unionpose.models.model_file import load_model_file
 from unionpose.models.rtmpose import RTMPose
 from unionpose.teachers.base import StudentSpace, file_identity
-from unionpose.teachers.logit_teacher import LogitTeacher
+from unionpose.teachers.logit_teacher import LogitTeacher, TeacherLogits
 
 
 class CheckpointTeacher(LogitTeacher):
@@ -36,11 +36,11 @@ class CheckpointTeacher(LogitTeacher):
     def identity(self) -> str:
         return self._identity
 
-    def run(self, images: torch.Tensor, with_feature: bool) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+    def run(self, images: torch.Tensor, with_feature: bool) -> TeacherLogits:
         if next(self.model.parameters()).device != images.device:
             self.model.to(images.device)
         self.model.eval()
         with torch.inference_mode():    # no autograd bookkeeping at all (no_grad still counts tensor versions)
             feature = self.model.forward_features(images)
-            simcc_x, simcc_y = self.model.forward_head(feature)
-        return simcc_x, simcc_y, feature if with_feature else None
+            simcc_x, simcc_y, *simcc_z = self.model.forward_head(feature)
+        return simcc_x, simcc_y, feature if with_feature else None, simcc_z[0] if simcc_z else None

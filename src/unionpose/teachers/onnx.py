@@ -9,7 +9,7 @@ import torch
 from unionpose.infer.backends import OnnxBackend, load_pose_model
 from unionpose.skeletons import Skeleton, get_skeleton
 from unionpose.teachers.base import StudentSpace, file_identity
-from unionpose.teachers.logit_teacher import LogitTeacher
+from unionpose.teachers.logit_teacher import LogitTeacher, TeacherLogits
 
 
 class OnnxTeacher(LogitTeacher):
@@ -46,20 +46,21 @@ class OnnxTeacher(LogitTeacher):
     def identity(self) -> str:
         return self._identity
 
-    def run(self, images: torch.Tensor, with_feature: bool) -> tuple[torch.Tensor, torch.Tensor, None]:
+    def run(self, images: torch.Tensor, with_feature: bool) -> TeacherLogits:
+        """x and y logits; an ONNX teacher's depth is not distilled (a 3D teacher is given as its model file)."""
         if with_feature:
             raise ValueError(f"teacher {self.name!r} is an ONNX graph and gives no backbone feature for feature "
                              "distillation; use its model file as a 'checkpoint' teacher or set loss.feature_kd: null")
         crops = images.detach().float().cpu().numpy()
         if self.fixed_batch is None:
-            simcc_x, simcc_y = self.backend(crops)
+            simcc_x, simcc_y = self.backend(crops)[:2]
         else:   # a graph exported for a fixed batch size: run it chunk by chunk, the last chunk padded
             chunks = []
             for start in range(0, len(crops), self.fixed_batch):
                 chunk = crops[start:start + self.fixed_batch]
                 padded = np.concatenate([chunk, np.zeros((self.fixed_batch - len(chunk),) + chunk.shape[1:],
                                                          dtype=chunk.dtype)])
-                chunks.append([output[:len(chunk)] for output in self.backend(padded)])
+                chunks.append([output[:len(chunk)] for output in self.backend(padded)[:2]])
             simcc_x = np.concatenate([x for x, _ in chunks])
             simcc_y = np.concatenate([y for _, y in chunks])
-        return torch.from_numpy(simcc_x).to(images.device), torch.from_numpy(simcc_y).to(images.device), None
+        return torch.from_numpy(simcc_x).to(images.device), torch.from_numpy(simcc_y).to(images.device), None, None

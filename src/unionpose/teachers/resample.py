@@ -11,9 +11,11 @@ that each student bin sees, by linear interpolation along the bin axis (clamped 
 """
 from __future__ import annotations
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 
+from unionpose.core.depth import DepthCodec
 from unionpose.core.simcc import resampled_bin_positions
 
 
@@ -40,11 +42,16 @@ class BinResampler:
 
     def __init__(self, teacher_length: int, teacher_ratio: float, student_length: int, student_ratio: float) -> None:
         """Lengths are the crop sides in pixels on this axis; ratios are the SimCC bins per pixel."""
-        self.teacher_bins = int(round(teacher_length * teacher_ratio))
-        self.student_bins = int(round(student_length * student_ratio))
-        self.identity = teacher_length == student_length and teacher_ratio == student_ratio
-        position = torch.from_numpy(resampled_bin_positions(teacher_length, teacher_ratio, student_length,
-                                                            student_ratio))
+        self._tables(int(round(teacher_length * teacher_ratio)),
+                     resampled_bin_positions(teacher_length, teacher_ratio, student_length, student_ratio),
+                     teacher_length == student_length and teacher_ratio == student_ratio)
+
+    def _tables(self, teacher_bins: int, positions: np.ndarray, identity: bool) -> None:
+        """Fractional teacher bin of every student bin -> the interpolation tables."""
+        self.teacher_bins = teacher_bins
+        self.student_bins = len(positions)
+        self.identity = identity
+        position = torch.from_numpy(positions)
         self.lower = position.floor().long().clamp(max=self.teacher_bins - 1)
         self.upper = (self.lower + 1).clamp(max=self.teacher_bins - 1)
         self.fraction = (position - self.lower).float()
@@ -67,3 +74,14 @@ class BinResampler:
         if key not in self._on:
             self._on[key] = (self.lower.to(device), self.upper.to(device), self.fraction.to(device=device, dtype=dtype))
         return self._on[key]
+
+
+class DepthResampler(BinResampler):
+    """Reads a 3D teacher's depth logits at the depths of the student's depth bins (both root-relative, one unit)."""
+
+    def __init__(self, teacher: DepthCodec, student: DepthCodec) -> None:
+        if teacher.unit != student.unit:
+            raise ValueError(f"the teacher's depth is in {teacher.unit!r} but the student's in {student.unit!r}")
+        depths = np.arange(student.bins) * student.step - student.range
+        self._tables(teacher.bins, np.clip(teacher.bin_of(depths), 0, teacher.bins - 1),
+                     (teacher.range, teacher.bins) == (student.range, student.bins))
