@@ -254,6 +254,11 @@ COCO_MUTATIONS: dict[str, tuple[Callable[[dict], object] | bytes, tuple[str, ...
     "height_a_word": (_set(("images", 0, "height"), "tall"), ("images[0]", "field 'height'")),
     "annotation_a_number": (_set(("annotations", 0), 7), ("annotations[0]", "expected an object")),
     "iscrowd_two": (_set(("annotations", 0, "iscrowd"), 2), ("annotations[0]", "field 'iscrowd'")),
+    "keypoints_3d_short": (_set(("annotations", 0, "keypoints_3d"), [0.0] * 5),
+                           ("annotations[0]", "field 'keypoints_3d'", "expected a list of")),
+    "keypoints_3d_nan": (lambda d: d["annotations"][0].update(keypoints_3d=[NAN] * len(d["annotations"][0]
+                                                                                   ["keypoints"])) or d,
+                         ("annotations[0]", "field 'keypoints_3d'")),
 }
 
 

@@ -102,7 +102,8 @@ def test_crops_carry_depth_targets_and_a_mirror_swaps_them(synthetic):
 
     def item(flip: float) -> dict:
         config = AugmentConfig(flip_prob=flip, half_body_prob=0.0, shift_prob=0.0, rotation_prob=0.0,
-                               scale_range=(1.0, 1.0), blur_prob=0.0, median_blur_prob=0.0, dropout_prob=0.0, hsv_prob=0.0)
+                               scale_range=(1.0, 1.0), blur_prob=0.0, median_blur_prob=0.0, dropout_prob=0.0,
+                               hsv_prob=0.0)
         augmenter = TopDownAugmenter(config, (64, 64), skeleton.flip_indices)
         return TopDownDataset(people, augmenter, codec, depth_codec=depth, seed=1)[(0, 0, 0)]
 

@@ -2,8 +2,6 @@
 file, and a tiny end-to-end run on synthetic 2D + 3D sources whose 3D error falls below an untrained model's."""
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pytest
 import torch

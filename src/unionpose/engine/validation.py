@@ -88,7 +88,8 @@ class DatasetValidator:
 
     Dearer than `CropValidator` (decoding back to the image and the COCO evaluation), but its numbers are the ones a
     user reads in the tables, so the learning curves and the choice of the best checkpoint follow them. The metric
-    that picks "best" is `score`, the mean of the datasets' headline numbers (AP and PCKh as fractions).
+    that picks "best" is `score`, the mean of the datasets' headline numbers (AP and PCKh as fractions). A model with
+    a depth head also reports `<dataset>/mpjpe` and `<dataset>/depth` where the data has 3D labels (not in `score`).
     """
 
     metric = "score"
@@ -109,11 +110,15 @@ class DatasetValidator:
         runner = TopDownRunner(TorchBackend(model, self.device), self.info, flip_test=False,
                                batch_size=self.batch_size)
         metrics: dict[str, float] = {}
+        errors_3d: dict[str, float] = {}
         try:
             for source in self.sources:
-                label, value = headline(evaluate_dataset(runner, source, progress=False).result)
+                result = evaluate_dataset(runner, source, progress=False).result
+                label, value = headline(result)
                 metrics[f"{source.name}/{label}"] = float(value or 0.0)
+                if "3d" in result:
+                    errors_3d.update({f"{source.name}/{key}": float(result["3d"][key]) for key in ("mpjpe", "depth")})
         finally:
             model.train(was_training)
         metrics["score"] = float(np.mean(list(metrics.values())))
-        return metrics
+        return metrics | errors_3d
