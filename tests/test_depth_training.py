@@ -8,12 +8,12 @@ import torch
 import yaml
 
 from unionpose.core.depth import DepthCodec
-from unionpose.data.sources import DatasetSource
+from unionpose.core.simcc import SimCCCodec
 from unionpose.distill.depth_loss import depth_gt_loss
 from unionpose.distill.multi_teacher import DistillationObjective, LossSpec
 from unionpose.distill.objective import GroundTruthObjective
 from unionpose.engine import load_config, train
-from unionpose.engine.trainer import build_student, seed_everything
+from unionpose.engine.trainer import build_student, default_validator, seed_everything
 from unionpose.eval.evaluate import evaluate_model
 from unionpose.models import RTMPose, save_model_file
 from unionpose.skeletons import get_skeleton
@@ -74,35 +74,62 @@ def test_a_3d_model_file_teaches_depth_and_a_2d_one_does_not(tmp_path):
     assert "kd_z/deep" in terms and "kd_z/flat" not in terms and terms["depth"] > 0 and terms["kd_z/deep"] > 0
 
 
-@pytest.mark.slow
-def test_a_tiny_run_on_2d_and_3d_sources_learns_depth(tmp_path, capsys):
-    """RTMPose-t at 64x64, 48 steps on synthetic COCO-17 people (2D only) beside full21 people (with 3D): MPJPE and
-    PA-MPJPE on the validation people, in body heights, fall well below an untrained model's."""
-    data = tmp_path / "data"
-    generate(data, num_train=24, num_val=6, seed=0)
+@pytest.fixture(scope="module")
+def data(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("synthetic_depth")
+    generate(folder, num_train=24, num_val=6, seed=0)
+    return folder
+
+
+def _recipe(data, output) -> dict:
+    """RTMPose-t at 64x64 with a depth head, on COCO-17 people (2D only) beside full21 people (with 3D)."""
     images = str(data / "images")
-    recipe = {
+    full21_val = {"name": "full21", "format": "coco", "annotations": str(data / "full21_val.json"), "images": images,
+                  "skeleton": "coco_mpii21"}
+    return {
         "skeleton": {"union": ["coco17", "mpii16"]},
         "model": {"size": "t", "input": [64, 64], "depth": {"bins": 64}},
         "data": {"train": [{"name": "coco", "format": "coco", "annotations": str(data / "coco17.json"),
                             "images": images},
                            {"name": "full3d", "format": "coco", "annotations": str(data / "full21.json"),
                             "images": images, "skeleton": "coco_mpii21"}],
-                 "augment": {"enabled": False}},
+                 "val": [full21_val], "augment": {"enabled": False}},
         "train": {"epochs": 4, "batch_size": 8, "lr": 1e-3, "warmup_iters": 4, "workers": 0, "val_interval": 0,
                   "log_interval": 12, "ema": False, "device": "cpu"},
-        "output": str(tmp_path / "run"),
+        "output": str(output),
     }
+
+
+def _config(data, tmp_path, **train):
+    recipe = _recipe(data, tmp_path / "run")
+    recipe["train"].update(train)
     path = tmp_path / "depth.yaml"
     path.write_text(yaml.safe_dump(recipe))
-    config = load_config(path)
+    return load_config(path)
+
+
+def test_both_validators_report_depth_for_a_3d_model(data, tmp_path):
+    torch.manual_seed(0)
+    crops = _config(data, tmp_path)
+    model = build_student(crops, crops.build_skeleton())
+    found = default_validator(crops, crops.build_skeleton(), SimCCCodec((64, 64)), torch.device("cpu"))(model)
+    assert set(found) == {"loss", "pck", "depth"} and 0 < found["depth"] < 2
+    datasets = _config(data, tmp_path, validation="datasets")
+    found = default_validator(datasets, datasets.build_skeleton(), SimCCCodec((64, 64)), torch.device("cpu"))(model)
+    assert set(found) == {"full21/AP", "score", "full21/mpjpe", "full21/depth"}
+    assert found["score"] == found["full21/AP"] and found["full21/mpjpe"] > 0
+
+
+@pytest.mark.slow
+def test_a_tiny_run_on_2d_and_3d_sources_learns_depth(data, tmp_path, capsys):
+    """RTMPose-t at 64x64, 44 steps on synthetic COCO-17 people (2D only) beside full21 people (with 3D): MPJPE and
+    the depth error on the validation people, in body heights, fall well below an untrained model's."""
+    config = _config(data, tmp_path)
     seed_everything(config.train.seed)               # the trainer's initial weights
     untrained = save_model_file(tmp_path / "untrained.safetensors", build_student(config, config.build_skeleton()),
                                 config.build_skeleton())
     result = train(config)
-    val = [DatasetSource(name="full21", format="coco", annotations=data / "full21_val.json", images=data / "images",
-                         skeleton="coco_mpii21")]
-    errors = {name: evaluate_model(model, val, progress=False, flip_test=False).results["full21"]["3d"]
+    errors = {name: evaluate_model(model, config.data.val, progress=False, flip_test=False).results["full21"]["3d"]
               for name, model in (("untrained", untrained), ("trained", result.final_model))}
     with capsys.disabled():
         for name, found in errors.items():

@@ -396,7 +396,8 @@ def default_validator(config: Config, skeleton: Skeleton, codec: SimCCCodec,
     mixture = UnionMixture(config.data.val, skeleton)
     plain = config.data.augment.model_copy(update={"enabled": False})
     augmenter = TopDownAugmenter(plain, config.model.input, skeleton.flip_indices)
-    dataset = TopDownDataset(mixture, augmenter, codec, dataset_names=[e.source.name for e in mixture.datasets])
+    dataset = TopDownDataset(mixture, augmenter, codec, dataset_names=[e.source.name for e in mixture.datasets],
+                             depth_codec=config.model.depth_codec)
     return CropValidator(dataset, batch_size=config.train.batch_size, workers=config.train.workers, device=device)
 
 

@@ -36,6 +36,8 @@ class CropValidator:
     truth, over the points the target supervises (annotated, visible, inside the crop); 0.05 is 6.4 px at 128x96.
     The loss is the KL-discrete loss per crop (the training loss is summed over a batch, as the recipe does).
     The full COCO AP / PCKh evaluation lives in `unionpose.eval`; this is the cheap signal for picking checkpoints.
+    A model with a depth head (and a dataset encoding depth) also gets `depth`: the mean |depth error| over the points
+    labelled in 3D, in the depth unit, each depth read at its bin (the MPJPE of docs/3d.md needs `DatasetValidator`).
     """
 
     metric = "pck"
@@ -61,9 +63,17 @@ class CropValidator:
         loss_sum, crops = 0.0, 0
         names = self.dataset.dataset_names
         correct, counted = np.zeros(len(names)), np.zeros(len(names))
+        depth_codec = self.dataset.depth_codec
+        depth_error, depth_points = 0.0, 0
         for batch in self.loader:
             images = batch["image"].to(self.device)
-            simcc_x, simcc_y = model(images)[:2]
+            simcc_x, simcc_y, *simcc_z = model(images)
+            if simcc_z and depth_codec is not None:
+                labelled = batch["target_z_weight"].numpy() > 0
+                error_z = np.abs(depth_codec.decode(simcc_z[0].float().cpu().numpy())
+                                 - depth_codec.decode(batch["target_z"].numpy()))
+                depth_error += float(error_z[labelled].sum())
+                depth_points += int(labelled.sum())
             targets = [batch[key].to(self.device) for key in ("target_x", "target_y", "target_weight")]
             loss_sum += float(kl_discrete_loss(simcc_x, simcc_y, *targets, logit_scale=self.logit_scale))
             crops += len(images)
@@ -79,6 +89,8 @@ class CropValidator:
         metrics = {"loss": loss_sum / max(crops, 1), "pck": float(correct.sum() / max(counted.sum(), 1))}
         if len(names) > 1:
             metrics.update({f"pck/{name}": float(correct[d] / max(counted[d], 1)) for d, name in enumerate(names)})
+        if depth_points:
+            metrics["depth"] = depth_error / depth_points
         return metrics
 
 
