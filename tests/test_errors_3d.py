@@ -94,3 +94,6 @@ def test_val_reports_3d_errors_where_the_data_has_depth(synthetic, tmp_path, cap
     metrics = json.loads((tmp_path / "out" / "metrics.json").read_text())
     errors = metrics["full21"]["3d"] if "full21" in metrics else metrics["results"]["full21"]["3d"]
     assert set(errors) >= {"mpjpe", "pa_mpjpe", "depth", "parts"} and errors["mpjpe"] > 0
+    report = (tmp_path / "out" / "report.md").read_text()
+    assert "## 3D on full21" in report and "view3d_full21.png" in report and "3D on coco" not in report
+    assert (tmp_path / "out" / "view3d_full21.png").stat().st_size > 10_000

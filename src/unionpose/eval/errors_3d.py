@@ -57,6 +57,21 @@ def procrustes(prediction: np.ndarray, truth: np.ndarray) -> np.ndarray:
     return scale * p @ rotation + mu_t
 
 
+def person_3d(instance: Instance, keypoints: np.ndarray, depth: np.ndarray, skeleton: Skeleton
+              ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None:
+    """One person's predicted 3D pose in the data's unit (K, 3), the same moved onto the truth's root, the truth
+    (K, 3) and the points to score (K,); None without 3D labels or with fewer than three usable points."""
+    if instance.keypoints_3d is None or instance.annotated_z is None:
+        return None
+    truth = instance.keypoints_3d.astype(np.float64)
+    mask = instance.annotated_z & (instance.visible > 0)
+    lifted = lift(keypoints.astype(np.float64), instance.keypoints.astype(np.float64), truth, mask)
+    if lifted is None or mask.sum() < 3:
+        return None
+    prediction = np.concatenate([lifted, depth[:, None].astype(np.float64)], axis=1)
+    return prediction, prediction - root_of(prediction, skeleton) + root_of(truth, skeleton), truth, mask
+
+
 def part_names(skeleton: Skeleton) -> list[str]:
     """The part of each keypoint, with both hands as one `hands` part (body, feet, face, hands)."""
     return ["hands" if skeleton.part_of(k).endswith("hand") else skeleton.part_of(k)
@@ -76,15 +91,10 @@ def errors_3d(instances: Sequence[Instance], keypoints: np.ndarray, depth: np.nd
     depth_errors: list[np.ndarray] = []
     masks: list[np.ndarray] = []
     for n, instance in enumerate(instances):
-        if instance.keypoints_3d is None or instance.annotated_z is None:
+        pose = person_3d(instance, keypoints[n], depth[n], skeleton)
+        if pose is None:
             continue
-        truth = instance.keypoints_3d.astype(np.float64)
-        mask = instance.annotated_z & (instance.visible > 0)
-        lifted = lift(keypoints[n].astype(np.float64), instance.keypoints.astype(np.float64), truth, mask)
-        if lifted is None or mask.sum() < 3:
-            continue
-        prediction = np.concatenate([lifted, depth[n, :, None].astype(np.float64)], axis=1)
-        aligned = prediction - root_of(prediction, skeleton) + root_of(truth, skeleton)
+        prediction, aligned, truth, mask = pose
         per_point = np.zeros(len(truth))
         per_point[mask] = np.linalg.norm(aligned[mask] - truth[mask], axis=1)
         pa = np.zeros(len(truth))

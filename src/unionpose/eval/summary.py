@@ -49,6 +49,7 @@ def write_evaluation(evaluation: EvaluationResult, out_dir: str | Path, worst: i
     """Write predictions, metrics.json, tables.txt, the Markdown report and the worst-people drawings; returns the
     report's path (also in `evaluation.files`)."""
     from unionpose.eval.report import write_report   # matplotlib: imported only when a report is written
+    from unionpose.eval.view_3d import plot_people_3d
 
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -67,6 +68,15 @@ def write_evaluation(evaluation: EvaluationResult, out_dir: str | Path, worst: i
             evaluation.files[f"worst_{dataset}"] = png
             sections += [f"## Worst-scored people on {dataset}\n\nGreen: ground truth; red: prediction (every point "
                          f"the model predicts, whatever its score). Worst first.", png]
+        if "3d" in item.result:
+            errors = item.result["3d"]
+            view = plot_people_3d(item, out_dir / f"view3d_{name}.png", errors["unit"])
+            sections.append(f"## 3D on {dataset}\n\n```text\n{format_3d_table(errors)}\n```")
+            if view is not None:
+                evaluation.files[f"view3d_{dataset}"] = view
+                sections += ["Root-relative 3D of the first people, up as up. Green: ground truth; red: prediction "
+                             "(its pixels lifted with the truth's scale, its depth, moved onto the truth's root).",
+                             view]
     notes = [f"model skeleton: {evaluation.skeleton.name} ({evaluation.skeleton.num_keypoints} points); flip test "
              f"{_flip_words(evaluation.flip_test)}"]
     notes += [f"{dataset}: {result['boxes']} boxes; {result['points']}" for dataset, result in
