@@ -15,11 +15,13 @@ from unionpose.distill.objective import GroundTruthObjective
 from unionpose.engine import load_config, train
 from unionpose.engine.trainer import build_student, default_validator, seed_everything
 from unionpose.eval.evaluate import evaluate_model
-from unionpose.models import RTMPose, save_model_file
+from unionpose.export.onnx import export_onnx
+from unionpose.models import RTMPose, load_model_file, save_model_file
 from unionpose.skeletons import get_skeleton
 from unionpose.synthetic import generate
 from unionpose.teachers.base import StudentSpace
 from unionpose.teachers.checkpoint import CheckpointTeacher
+from unionpose.teachers.onnx import OnnxTeacher
 from unionpose.teachers.resample import DepthResampler
 
 SKELETON = get_skeleton("coco17")
@@ -72,6 +74,18 @@ def test_a_3d_model_file_teaches_depth_and_a_2d_one_does_not(tmp_path):
     assert teachers[0][0](batch).simcc_z is None and teachers[1][0](batch).simcc_z.shape == (2, 17, CODEC.bins)
     terms = DistillationObjective(LossSpec(), teachers)(RTMPose("t", 17, (64, 64), depth=CODEC), batch, 0, 2)
     assert "kd_z/deep" in terms and "kd_z/flat" not in terms and terms["depth"] > 0 and terms["kd_z/deep"] > 0
+
+
+def test_an_onnx_export_of_a_3d_model_teaches_the_same_depth(tmp_path):
+    torch.manual_seed(0)
+    student_space = StudentSpace(SKELETON, (64, 64), depth=CODEC)
+    model_file = save_model_file(tmp_path / "deep.safetensors", RTMPose("t", 17, (64, 64), depth=DepthCodec(bins=64)),
+                                 SKELETON)
+    onnx_file = export_onnx(*load_model_file(model_file), tmp_path / "deep.onnx")
+    batch = _batch()
+    from_file = CheckpointTeacher.from_file(model_file, student_space)(batch).simcc_z
+    from_onnx = OnnxTeacher(onnx_file, student_space)(batch).simcc_z
+    assert from_onnx.shape == (2, 17, CODEC.bins) and torch.allclose(from_onnx, from_file, atol=1e-4)
 
 
 @pytest.fixture(scope="module")

@@ -1,9 +1,9 @@
-"""A teacher from an ONNX pose model in the public RTMPose/DWPose layout (input `input`, outputs simcc_x, simcc_y)."""
+"""A teacher from an ONNX pose model in the public RTMPose/DWPose layout (input `input`, outputs simcc_x, simcc_y),
+or a UnionPose export (which may add `simcc_z`, the depth logits of a 3D model)."""
 from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
 import torch
 
 from unionpose.infer.backends import OnnxBackend, load_pose_model
@@ -38,8 +38,6 @@ class OnnxTeacher(LogitTeacher):
                              f"not the declared {input_size[0]}x{input_size[1]}")
         super().__init__(name or path.stem, info, student)
         self.backend = backend
-        batch_dimension = backend.session.get_inputs()[0].shape[0]
-        self.fixed_batch = batch_dimension if isinstance(batch_dimension, int) else None
         self._identity = file_identity(path)
 
     @property
@@ -47,20 +45,12 @@ class OnnxTeacher(LogitTeacher):
         return self._identity
 
     def run(self, images: torch.Tensor, with_feature: bool) -> TeacherLogits:
-        """x and y logits; an ONNX teacher's depth is not distilled (a 3D teacher is given as its model file)."""
+        """x and y logits, and the depth logits of a UnionPose export with a depth head (`simcc_z`). A graph with a
+        fixed batch size runs chunk by chunk (`OnnxBackend`)."""
         if with_feature:
             raise ValueError(f"teacher {self.name!r} is an ONNX graph and gives no backbone feature for feature "
                              "distillation; use its model file as a 'checkpoint' teacher or set loss.feature_kd: null")
-        crops = images.detach().float().cpu().numpy()
-        if self.fixed_batch is None:
-            simcc_x, simcc_y = self.backend(crops)[:2]
-        else:   # a graph exported for a fixed batch size: run it chunk by chunk, the last chunk padded
-            chunks = []
-            for start in range(0, len(crops), self.fixed_batch):
-                chunk = crops[start:start + self.fixed_batch]
-                padded = np.concatenate([chunk, np.zeros((self.fixed_batch - len(chunk),) + chunk.shape[1:],
-                                                         dtype=chunk.dtype)])
-                chunks.append([output[:len(chunk)] for output in self.backend(padded)[:2]])
-            simcc_x = np.concatenate([x for x, _ in chunks])
-            simcc_y = np.concatenate([y for _, y in chunks])
-        return torch.from_numpy(simcc_x).to(images.device), torch.from_numpy(simcc_y).to(images.device), None, None
+        outputs = [torch.from_numpy(output).to(images.device)
+                   for output in self.backend(images.detach().float().cpu().numpy())]
+        simcc_z = outputs[2] if len(outputs) == 3 and self.info.depth is not None else None
+        return outputs[0], outputs[1], None, simcc_z
