@@ -15,7 +15,6 @@ from unionpose.data.augment import AugmentConfig, TopDownAugmenter
 from unionpose.data.dataset import TopDownDataset
 from unionpose.data.instance import remap_instances
 from unionpose.data.readers.coco import read_coco
-from unionpose.data.readers.keypoints_3d import format_keypoints_3d
 from unionpose.skeletons import get_skeleton, keypoint_mapping
 from unionpose.synthetic import generate
 
@@ -27,6 +26,14 @@ def synthetic(tmp_path_factory) -> Path:
     folder = tmp_path_factory.mktemp("synthetic3d")
     generate(folder, num_train=4, num_val=3, seed=3)
     return folder
+
+
+def format_keypoints_3d(points: np.ndarray, annotated_z: np.ndarray) -> list[float | None]:
+    """The flat `keypoints_3d` list: null triples where a point has no 3D label."""
+    flat: list[float | None] = []
+    for point, labelled in zip(points.tolist(), annotated_z.tolist()):
+        flat += point if labelled else [None, None, None]
+    return flat
 
 
 def _coco_file(tmp_path: Path, keypoints_3d) -> Path:

@@ -39,10 +39,3 @@ def parse_keypoints_3d(file: Path, where: str, value: Any, skeleton: Skeleton) -
     annotated_z = given.all(axis=1)
     return np.where(annotated_z[:, None], points, 0.0).astype(np.float32), annotated_z
 
-
-def format_keypoints_3d(points: np.ndarray, annotated_z: np.ndarray, decimals: int = 4) -> list[float | None]:
-    """The flat list `parse_keypoints_3d` reads: null triples where a point has no 3D label."""
-    flat: list[float | None] = []
-    for point, labelled in zip(np.asarray(points, dtype=np.float64), np.asarray(annotated_z, dtype=bool)):
-        flat += [round(float(v), decimals) for v in point] if labelled else [None, None, None]
-    return flat
