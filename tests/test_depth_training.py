@@ -9,6 +9,7 @@ import yaml
 
 from unionpose.core.depth import DepthCodec
 from unionpose.core.simcc import SimCCCodec
+from unionpose.data.sources import read_source
 from unionpose.distill.depth_loss import depth_gt_loss
 from unionpose.distill.multi_teacher import DistillationObjective, LossSpec
 from unionpose.distill.objective import GroundTruthObjective
@@ -154,3 +155,29 @@ def test_a_tiny_run_on_2d_and_3d_sources_learns_depth(data, tmp_path, capsys):
     assert errors["trained"]["mpjpe"] < 0.6 * errors["untrained"]["mpjpe"]
     assert errors["trained"]["depth"] < 0.5 * errors["untrained"]["depth"]
     assert errors["trained"]["pa_mpjpe"] < errors["untrained"]["pa_mpjpe"]
+
+
+@pytest.mark.slow
+def test_the_depth_head_fits_the_depth_of_a_few_people_beyond_the_prior(tmp_path, capsys):
+    """Depth is learnable from the pixels, not only its average: 32 synthetic people memorised for 240 steps
+    (RTMPose-t at 64x64, no augmentation) get a crop depth error well under predicting depth 0 for every point."""
+    data = tmp_path / "data"
+    generate(data, num_train=12, num_val=1, seed=0)
+    source = {"name": "full3d", "format": "coco", "annotations": str(data / "full21.json"),
+              "images": str(data / "images"), "skeleton": "coco_mpii21"}
+    recipe = {"skeleton": {"union": ["coco17", "mpii16"]}, "model": {"size": "t", "input": [64, 64],
+                                                                      "depth": {"bins": 64}},
+              "data": {"train": [source], "val": [source], "augment": {"enabled": False}},
+              "train": {"epochs": 60, "batch_size": 8, "lr": 1.25e-4, "warmup_iters": 10, "workers": 0,
+                        "val_interval": 0, "log_interval": 60, "ema": False, "device": "cpu"},
+              "output": str(tmp_path / "run")}
+    path = tmp_path / "memorise.yaml"
+    path.write_text(yaml.safe_dump(recipe))
+    config = load_config(path)
+    result = train(config)
+    people = read_source(config.data.train[0])[0]
+    prior = float(np.mean(np.concatenate([np.abs(p.keypoints_3d[p.annotated_z, 2]) for p in people])))
+    with capsys.disabled():
+        print(f"\n{len(people)} people, {result.steps} steps: crop depth error {result.validation['depth']:.4f} "
+              f"body heights; depth 0 everywhere: {prior:.4f}")
+    assert result.steps == 240 and result.validation["depth"] < 0.5 * prior
