@@ -55,6 +55,7 @@ class ModelSource:
                 rows: Sequence[int] | None = None) -> tuple[np.ndarray, np.ndarray]:
         self.runner.padding = padding
         keypoints, scores = self.runner.predict(image_bgr, boxes)
+        keypoints = keypoints[..., :2]          # a 3D model's depth column: labels are 2D
         given = scores > 0
         return np.where(given[..., None], keypoints, np.nan).astype(np.float32), \
             np.where(given, np.clip(scores, 0.0, 1.0), 0.0).astype(np.float32)
