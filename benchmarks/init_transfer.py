@@ -38,7 +38,7 @@ DATA_SEED = 21
 KEYS = {"coco/AP": "coco_ap", "mpii/PCKh@0.5": "mpii_pckh"}
 
 
-def train_student(name: str, init: Path | None, work: Path, data: Path, epochs: int, seed: int,
+def train_from_start(name: str, init: Path | None, work: Path, data: Path, epochs: int, seed: int,
                   weights: dict[str, Path]) -> dict:
     """The demo's unified student started from `init` (None: from scratch), scored at epoch 0 and after each epoch."""
     unified = next(stage for stage in STUDENTS if stage.name == "unified")
@@ -98,7 +98,7 @@ def main() -> None:
         make_data(data, DEFAULT_SCALE, DATA_SEED)
     started = time.perf_counter()
     starts = {"from_17_point_model": source, "from_backbone": weights["backbone"], "from_scratch": None}
-    runs = {name: train_student(name, init, args.work, data, args.epochs, args.seed, weights)
+    runs = {name: train_from_start(name, init, args.work, data, args.epochs, args.seed, weights)
             for name, init in starts.items()}
     target = _source_score(source, data)
     result = {

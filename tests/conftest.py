@@ -38,3 +38,26 @@ def _one_torch_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="module")
+def model_file(tmp_path_factory) -> Path:
+    """An untrained RTMPose-t model file (COCO-17, 128x96): for tests of the plumbing around a model, not its accuracy.
+    Torch is imported here, not at the top, so torch-free tests can share this file."""
+    import torch
+
+    from unionpose.models import RTMPose, save_model_file
+    from unionpose.skeletons import get_skeleton
+
+    torch.manual_seed(0)
+    return save_model_file(tmp_path_factory.mktemp("model") / "t.safetensors", RTMPose("t", 17, (128, 96)),
+                           get_skeleton("coco17"))
+
+
+@pytest.fixture(scope="module")
+def onnx_file(model_file: Path) -> Path:
+    """`model_file` exported to ONNX beside it."""
+    from unionpose.export.onnx import export_onnx
+    from unionpose.models import load_model_file
+
+    return export_onnx(*load_model_file(model_file), model_file.with_suffix(".onnx"))

@@ -314,15 +314,8 @@ def recipe(tmp_path_factory) -> Path:
     return path
 
 
-@pytest.fixture
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
-
-def test_training_run_records_its_init_and_resume_does_not_reapply_it(recipe, tmp_path, capsys, one_thread):
+def test_training_run_records_its_init_and_resume_does_not_reapply_it(recipe, tmp_path, capsys):
     source = trained_like("t", 16, (96, 64))
     init = save_model_file(tmp_path / "mpii_start.safetensors", source, MPII)
     run = tmp_path / "run"
@@ -356,7 +349,7 @@ def backbone_of(path: Path) -> dict[str, torch.Tensor]:
     return {key: value for key, value in load_file(path).items() if key.startswith("backbone.")}
 
 
-def test_freeze_backbone_epochs_keeps_the_backbone_bit_identical_then_trains_it(recipe, tmp_path, one_thread):
+def test_freeze_backbone_epochs_keeps_the_backbone_bit_identical_then_trains_it(recipe, tmp_path):
     start = save_backbone_file(tmp_path / "start.safetensors", trained_like("t", 1, (32, 32)))
     expected = read_backbone_file(start).tensors
     run = tmp_path / "frozen"
@@ -375,7 +368,7 @@ def test_freeze_backbone_epochs_keeps_the_backbone_bit_identical_then_trains_it(
 
 
 @pytest.mark.slow
-def test_resume_in_a_frozen_and_in_an_unfrozen_epoch_matches_the_uninterrupted_run(recipe, tmp_path, one_thread):
+def test_resume_in_a_frozen_and_in_an_unfrozen_epoch_matches_the_uninterrupted_run(recipe, tmp_path):
     start = save_backbone_file(tmp_path / "start.safetensors", trained_like("t", 1, (32, 32)))
     settings = [f"model.init={start}", "train.epochs=2", "train.freeze_backbone_epochs=1",
                 "train.checkpoint_iters=1"]

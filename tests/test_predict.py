@@ -8,38 +8,23 @@ import cv2
 import numpy as np
 import onnx
 import pytest
-import torch
 from onnx import TensorProto, helper
 
 from conftest import DATA, FIXTURES, require
 from unionpose.cli import main
 from unionpose.core.errors import DataError
 from unionpose.core.images import read_image
-from unionpose.export.onnx import export_onnx
 from unionpose.infer.detector import OnnxPersonDetector, letterbox
 from unionpose.infer.oks import oks_nms
 from unionpose.infer.predictor import Predictor
 from unionpose.infer.sources import open_source
 from unionpose.infer.writers import openpose_groups
-from unionpose.models import RTMPose, load_model_file, save_model_file
 from unionpose.skeletons import get_skeleton
 
 COCO_IMAGES = FIXTURES / "coco" / "images"
 VIDEOS = DATA / "videos"
 
 
-
-
-@pytest.fixture(scope="module")
-def model_file(tmp_path_factory):
-    torch.manual_seed(0)
-    return save_model_file(tmp_path_factory.mktemp("model") / "t.safetensors", RTMPose("t", 17, (128, 96)),
-                           get_skeleton("coco17"))
-
-
-@pytest.fixture(scope="module")
-def onnx_file(model_file):
-    return export_onnx(*load_model_file(model_file), model_file.with_suffix(".onnx"))
 
 
 def _predict(*args) -> int:

@@ -24,25 +24,11 @@ from unionpose.apps.serve.models import ServedModel, hex_color, load_models, par
 from unionpose.cli import main
 from unionpose.commands.serve import is_loopback
 from unionpose.data.readers.box_file import BoxFile
-from unionpose.export.onnx import export_onnx
 from unionpose.infer.predictor import Predictor
 from unionpose.infer.topdown import TopDownRunner
-from unionpose.models import RTMPose, load_model_file, save_model_file
 from unionpose.skeletons import get_skeleton
 
 COCO_IMAGES = FIXTURES / "coco" / "images"
-
-
-@pytest.fixture(scope="module")
-def model_file(tmp_path_factory):
-    torch.manual_seed(0)
-    return save_model_file(tmp_path_factory.mktemp("model") / "t.safetensors", RTMPose("t", 17, (128, 96)),
-                           get_skeleton("coco17"))
-
-
-@pytest.fixture(scope="module")
-def onnx_file(model_file):
-    return export_onnx(*load_model_file(model_file), model_file.with_suffix(".onnx"))
 
 
 @pytest.fixture(scope="module")

@@ -32,14 +32,6 @@ def synthetic(tmp_path_factory) -> Path:
     return folder
 
 
-@pytest.fixture
-def one_thread():
-    """Train with one intra-op thread: on a busy 2-core machine, spinning thread pools slow a tiny model tenfold."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
 
 def union_mixture(folder: Path) -> UnionMixture:
     sources = [DatasetSource(name="coco", format="coco", annotations=folder / "coco17.json", images=folder / "images"),
@@ -154,7 +146,7 @@ def test_loader_workers_give_the_same_batches(synthetic):
 
 @pytest.mark.slow
 @pytest.mark.timeout(300)
-def test_a_synthetic_training_run_learns(synthetic, tmp_path, one_thread):
+def test_a_synthetic_training_run_learns(synthetic, tmp_path):
     """RTMPose-t at 64x64 on 35 synthetic COCO people: after 24 steps their GT-box crops are fitted much better.
 
     Two loader workers, forked after this process used OpenCV (the fixture drew the images): that must not hang."""
