@@ -119,7 +119,7 @@ def main() -> None:
 
 def _source_score(source: Path, data: Path) -> float:
     """The 17-point model's own COCO-like AP on the same validation set, scored the same way (no flip test)."""
-    from unionpose.apps.demo import dataset_sources
+    from unionpose.apps.demo_setup import dataset_sources
     from unionpose.data.sources import DatasetSource
     from unionpose.eval.evaluate import evaluate_model
 

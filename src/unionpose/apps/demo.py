@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from unionpose.apps.demo_setup import (
-    DEFAULT_SCALE, QUICK_SCALE, STUDENTS, TEACHERS, UNTRAINED, DemoResult, DemoScale, Stage,
+    DEFAULT_SCALE, QUICK_SCALE, STUDENTS, TEACHERS, UNTRAINED, DemoResult, DemoScale, Stage, dataset_sources,
 )
 from unionpose.apps.demo_tables import format_tables
 from unionpose.apps.demo_weights import retrain_weights, shipped_weights, weight_paths
@@ -103,22 +103,6 @@ def make_data(data_dir: Path, scale: DemoScale, seed: int) -> None:
     if data_dir.exists():   # a stage that did not finish: start it again from nothing
         shutil.rmtree(data_dir)
     generate(data_dir, scale.train_images, scale.val_images, seed, params=PRESETS[scale.preset], progress=True)
-
-
-def dataset_sources(data_dir: Path, split: str) -> dict[str, dict[str, Any]]:
-    """The demo's datasets as config entries: COCO-like and MPII-like for training; for validation also all 21."""
-    images = str(data_dir / "images")
-    if split == "train":
-        return {"coco": {"name": "coco", "format": "coco", "annotations": str(data_dir / "coco17.json"),
-                         "images": images},
-                "mpii": {"name": "mpii", "format": "mpii", "annotations": str(data_dir / "mpii16.json"),
-                         "images": images}}
-    return {"coco": {"name": "coco", "format": "coco", "annotations": str(data_dir / "coco17_val.json"),
-                     "images": images, "metric": "coco_ap"},
-            "mpii": {"name": "mpii", "format": "mpii", "annotations": str(data_dir / "mpii16_val.json"),
-                     "images": images, "metric": "pckh"},
-            "all21": {"name": "all21", "format": "coco", "annotations": str(data_dir / "full21_val.json"),
-                      "images": images, "skeleton": "coco_mpii21", "metric": "coco_ap"}}
 
 
 def stage_config(stage: Stage, out: Path, data_dir: Path, scale: DemoScale, seed: int,

@@ -67,3 +67,19 @@ class DemoResult:
     throughput: dict[str, dict[str, float]] = field(default_factory=dict)
     tables: str = ""
     report: Path | None = None
+
+
+def dataset_sources(data_dir: Path, split: str) -> dict[str, dict[str, Any]]:
+    """The demo's datasets as config entries: COCO-like and MPII-like for training; for validation also all 21."""
+    images = str(data_dir / "images")
+    if split == "train":
+        return {"coco": {"name": "coco", "format": "coco", "annotations": str(data_dir / "coco17.json"),
+                         "images": images},
+                "mpii": {"name": "mpii", "format": "mpii", "annotations": str(data_dir / "mpii16.json"),
+                         "images": images}}
+    return {"coco": {"name": "coco", "format": "coco", "annotations": str(data_dir / "coco17_val.json"),
+                     "images": images, "metric": "coco_ap"},
+            "mpii": {"name": "mpii", "format": "mpii", "annotations": str(data_dir / "mpii16_val.json"),
+                     "images": images, "metric": "pckh"},
+            "all21": {"name": "all21", "format": "coco", "annotations": str(data_dir / "full21_val.json"),
+                      "images": images, "skeleton": "coco_mpii21", "metric": "coco_ap"}}

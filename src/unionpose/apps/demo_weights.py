@@ -21,6 +21,8 @@ from importlib import resources
 from pathlib import Path
 from typing import Any, Callable
 
+from unionpose.apps.demo_setup import dataset_sources
+
 CORPUS_SEED = 7
 CORPUS_TRAIN_IMAGES = 8000
 CORPUS_VAL_IMAGES = 200
@@ -52,21 +54,15 @@ def weight_paths(folder: Path) -> dict[str, Path]:
 
 
 def corpus_sources(corpus: Path, split: str) -> dict[str, dict[str, Any]]:
-    """The corpus's datasets as config entries: 'full' (all 21 points), 'coco', 'mpii'; for 'val' with metrics."""
-    images = str(corpus / "images")
+    """The corpus's datasets as config entries: the demo's COCO-like and MPII-like ones, and 'full' (all 21 points:
+    every training image for the pretraining, the validation images for its score)."""
+    sources = dataset_sources(corpus, split)
     if split == "train":
-        return {"full": {"name": "full", "format": "coco", "annotations": str(corpus / "full21.json"),
-                         "images": images, "skeleton": "coco_mpii21"},
-                "coco": {"name": "coco", "format": "coco", "annotations": str(corpus / "coco17.json"),
-                         "images": images},
-                "mpii": {"name": "mpii", "format": "mpii", "annotations": str(corpus / "mpii16.json"),
-                         "images": images}}
-    return {"full": {"name": "all21", "format": "coco", "annotations": str(corpus / "full21_val.json"),
-                     "images": images, "skeleton": "coco_mpii21", "metric": "coco_ap"},
-            "coco": {"name": "coco", "format": "coco", "annotations": str(corpus / "coco17_val.json"),
-                     "images": images, "metric": "coco_ap"},
-            "mpii": {"name": "mpii", "format": "mpii", "annotations": str(corpus / "mpii16_val.json"),
-                     "images": images, "metric": "pckh"}}
+        sources["full"] = {"name": "full", "format": "coco", "annotations": str(corpus / "full21.json"),
+                           "images": str(corpus / "images"), "skeleton": "coco_mpii21"}
+    else:
+        sources["full"] = sources.pop("all21")
+    return sources
 
 
 def weight_recipes(corpus: Path, runs: Path) -> dict[str, dict[str, Any]]:
