@@ -19,14 +19,12 @@ from pathlib import Path
 from typing import Any, Callable
 
 from unionpose.apps.demo_setup import (
-    DEFAULT_SCALE, QUICK_SCALE, STUDENTS, TEACHERS, UNTRAINED, DemoResult, DemoScale, Stage, dataset_sources,
+    ALPHA, BETA, DEFAULT_SCALE, QUICK_SCALE, STUDENTS, TEACHERS, UNTRAINED, DemoResult, DemoScale, Stage,
+    dataset_sources,
 )
 from unionpose.apps.demo_tables import format_tables
 from unionpose.apps.demo_weights import retrain_weights, shipped_weights, weight_paths
 
-# The paper's distillation weights (Khan et al. 2024): loss = alpha * GT + (1 - alpha) * sum_j beta_j * KD_j.
-ALPHA = 0.30
-BETA = {"teacher_coco": 0.45, "teacher_mpii": 0.25}
 # Augmentation for the students' short runs: RTMPose's recipe with milder rotation, scale and dropout.
 STUDENT_AUGMENT = {"rotation_factor": 45.0, "dropout_prob": 0.5, "scale_range": [0.75, 1.25]}
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
-from unionpose.apps.demo_setup import LABELS, STUDENTS, TEACHERS, DemoResult, DemoScale
+from unionpose.apps.demo_setup import ALPHA, BETA, LABELS, STUDENTS, TEACHERS, DemoResult, DemoScale
 from unionpose.apps.demo_tables import format_findings
 from unionpose.apps.demo_weights import MANIFEST
 
@@ -34,6 +34,7 @@ def write_demo_report(result: DemoResult, scale: DemoScale, weights: dict[str, P
                       for name, rates in result.throughput.items())
     seconds = "\n".join(f"| {name} | {value:.0f} |" for name, value in result.seconds.items())
     corpus = provenance.get("corpus", {})
+    kd_terms = " + ".join(f"{beta:g} KD_{name.removeprefix('teacher_')}" for name, beta in BETA.items())
     teacher_scores = "\n".join(f"| {name} | " + ", ".join(f"{k} {v:g}" if k == "epoch" else f"{k} {v:.3f}"
                                                       for k, v in scores.items()) + " |"
                                for name, scores in provenance.get("corpus_validation", {}).items())
@@ -44,8 +45,8 @@ COCO-like with 17 points, the second half MPII-like with 16 points; {scale.val_i
 points). Students: RTMPose-{scale.student_size} at {scale.input[0]}x{scale.input[1]}, {scale.student_epochs} epochs over
 their own training set (the unified students see both halves), batch {scale.batch_size}, learning rate
 {scale.lr:g} for batches of {scale.lr_batch_size} scaled linearly to {scale.lr * scale.batch_size / scale.lr_batch_size:.3g},
-all starting from the same pretrained backbone with a new head. Distillation: loss = 0.3 GT + 0.7 (0.45 KD_coco +
-0.25 KD_mpii), each KD term decayed by (1 - epoch/epochs), both teachers online on every crop. Evaluation: ground-truth
+all starting from the same pretrained backbone with a new head. Distillation: loss = {ALPHA:g} GT + {1 - ALPHA:g} ({kd_terms}),
+each KD term decayed by (1 - epoch/epochs), both teachers online on every crop. Evaluation: ground-truth
 boxes, flip test.
 
 Teachers and backbone: `{weights['backbone'].parent}` (made once by `unionpose demo --retrain-teachers` on

@@ -46,6 +46,9 @@ class Stage:
     teachers: tuple[str, ...] = ()     # names of the teachers it distils from
 
 
+# The paper's distillation weights (Khan et al. 2024): loss = alpha * GT + (1 - alpha) * sum_j beta_j * KD_j.
+ALPHA = 0.30
+BETA = {"teacher_coco": 0.45, "teacher_mpii": 0.25}
 TEACHERS = {"teacher_coco": "COCO-like teacher", "teacher_mpii": "MPII-like teacher"}
 STUDENTS = (
     Stage("student_mpii", "MPII only", "mpii16", ("mpii",)),
