@@ -68,7 +68,7 @@ def test_the_demo_weight_recipes_are_the_configs_in_the_repository():
     runs = REPO / "runs" / "demo_weights" / "runs"
     recipes = weight_recipes(REPO / "runs" / "demo_weights" / "corpus", runs)
     for name, file in (("pretrain", "pretrain_t21.yaml"), ("teacher_coco", "teacher_coco17.yaml"),
-                       ("teacher_mpii", "teacher_mpii16.yaml")):
+                       ("teacher_mpii", "teacher_mpii16.yaml"), ("teacher_full", "teacher_full21_160x128.yaml")):
         from_file = load_config(REPO / "configs" / "demo" / file).model_dump(mode="json")
         from_code = validate_config(recipes[name]).model_dump(mode="json")
         assert REPO / from_file.pop("output") == runs / name
@@ -84,10 +84,12 @@ def test_the_shipped_weights_are_what_the_manifest_says():
     assert set(paths) == set(WEIGHT_FILES)
     assert read_model_info(paths["teacher_coco"]).skeleton.name == "coco17"
     assert read_model_info(paths["teacher_mpii"]).skeleton.name == "mpii16"
+    larger = read_model_info(paths["teacher_full"])                 # the DWPose benchmark's teacher
+    assert (larger.skeleton.name, tuple(larger.input_size)) == ("coco_mpii21", (160, 128))
     assert read_backbone_file(paths["backbone"]).model_size == "t"
     manifest = json.loads((shipped_weights() / "manifest.json").read_text())
     assert manifest["corpus"]["seed"] != 21                     # never the demo's own images
-    assert set(manifest["corpus_validation"]) == {"pretrain", "teacher_coco", "teacher_mpii"}
+    assert set(manifest["corpus_validation"]) == {"pretrain", "teacher_coco", "teacher_mpii", "teacher_full"}
 
 
 @pytest.mark.slow
@@ -103,9 +105,12 @@ def test_the_shipped_teachers_are_good_on_new_demo_images(tmp_path):
                          images=tmp_path / "images", metric="coco_ap")
     mpii = DatasetSource(name="mpii", format="mpii", annotations=tmp_path / "mpii16_val.json",
                          images=tmp_path / "images", metric="pckh")
+    full = DatasetSource(name="all21", format="coco", annotations=tmp_path / "full21_val.json",
+                         images=tmp_path / "images", skeleton="coco_mpii21", metric="coco_ap")
     ap = evaluate_model(paths["teacher_coco"], [coco], progress=False).datasets["coco"].result["AP"]
     pckh = evaluate_model(paths["teacher_mpii"], [mpii], progress=False).datasets["mpii"].result["PCKh@0.5"]
-    assert ap > 0.3 and pckh > 0.6, (ap, pckh)
+    ap21 = evaluate_model(paths["teacher_full"], [full], progress=False).datasets["all21"].result["AP"]
+    assert ap > 0.3 and pckh > 0.6 and ap21 > 0.3, (ap, pckh, ap21)
 
 
 @pytest.mark.slow

@@ -149,6 +149,34 @@ def test_feature_distillation_trains_the_alignment_conv_and_the_student(batch):
         assert objective(student, batch, 2, 4)["feat/big"].item() == pytest.approx(expected.item(), rel=1e-5)
 
 
+@pytest.mark.parametrize("factor", [(2, 2), (1.5, 1)])
+def test_feature_distillation_from_a_teacher_with_a_larger_input(batch, factor):
+    """A teacher seeing the crop at a larger input has a finer feature map over the same area: each student cell is
+    compared with the average of the teacher cells it covers (2 x 2 of them at twice the size)."""
+    skeleton = get_skeleton("coco_mpii21")
+    large = (int(SIZE[0] * factor[0]), int(SIZE[1] * factor[1]))
+    torch.manual_seed(3)
+    info = ModelInfo(skeleton, "t", large, 2.0, SimCCCodec(large).sigma, IMAGE_MEAN_RGB, IMAGE_STD_RGB)
+    teacher = CheckpointTeacher(RTMPose("t", 21, large), info, StudentSpace(skeleton, SIZE), "large", "larger")
+    student = RTMPose("t", 21, SIZE)
+    objective = DistillationObjective(LossSpec(feature_kd=7e-5), [(teacher, 1.0)],
+                                      student_channels=student.backbone.out_channels)
+    terms = objective(student.train(), batch, epoch=0, max_epochs=4)
+    terms["loss"].backward()
+    assert objective.align["large"].weight.grad.abs().sum() > 0
+
+    with torch.no_grad():
+        student.eval()
+        aligned = objective.align["large"](student.forward_features(batch["image"]))
+        teacher_feature = teacher(batch, True).feature
+        pooled = torch.nn.functional.adaptive_avg_pool2d(teacher_feature, aligned.shape[-2:])
+        if factor == (2, 2):
+            assert teacher_feature.shape[-2:] == (aligned.shape[-2] * 2, aligned.shape[-1] * 2)
+            assert torch.allclose(pooled[:, :, 0, 0], teacher_feature[:, :, :2, :2].mean(dim=(-2, -1)))
+        expected = 7e-5 * (aligned - pooled).square().sum() / batch["image"].shape[0]
+        assert objective(student, batch, 0, 4)["feat/large"].item() == pytest.approx(expected.item(), rel=1e-5)
+
+
 def test_feature_distillation_needs_a_teacher_feature_of_the_same_size(batch):
     student = StudentSpace(get_skeleton("coco_mpii21"), (256, 192))
     onnx = OnnxTeacher(require(REFERENCE / "rtmpose-t_coco-256x192" / "model.onnx"), student, skeleton="coco17")
@@ -157,6 +185,9 @@ def test_feature_distillation_needs_a_teacher_feature_of_the_same_size(batch):
     teacher = tiny_teacher("small", "coco17", batch["image"])
     teacher.student = student                      # a 64x64 teacher for a 256x192 student
     with pytest.raises(ValueError, match="same size"):
+        DistillationObjective(LossSpec(feature_kd=7e-5), [(teacher, 1.0)], student_channels=384)
+    teacher.student = StudentSpace(get_skeleton("coco_mpii21"), (SIZE[0] // 2, SIZE[1] * 2))  # larger on one side only
+    with pytest.raises(ValueError, match="at least the student's on both sides"):
         DistillationObjective(LossSpec(feature_kd=7e-5), [(teacher, 1.0)], student_channels=384)
 
 

@@ -18,7 +18,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     weights.add_argument("--weights", type=Path, metavar="DIR",
                          help="a folder with the teachers and the students' backbone (default: the shipped ones)")
     weights.add_argument("--retrain-teachers", action="store_true",
-                         help="make the teachers and the backbone again first (about 3.5 hours on 2 CPU cores), "
+                         help="make the teachers and the backbone again first (about 4 hours on 2 CPU cores), "
                               "into OUT/weights_build, and use them")
     parser.set_defaults(func=run)
 

@@ -53,12 +53,28 @@ def logit_kd_loss(student_x: torch.Tensor, student_y: torch.Tensor, teacher_x: t
 def feature_kd_loss(student_feature: torch.Tensor, teacher_feature: torch.Tensor, align: nn.Module,
                     weight: float = 7e-5) -> torch.Tensor:
     """DWPose's feature distillation (Yang et al. 2023): `weight` * sum((align(student) - teacher)^2) / batch size,
-    where `align` is a trainable 1x1 conv (with bias) from the student's channels to the teacher's."""
+    where `align` is a trainable 1x1 conv (with bias) from the student's channels to the teacher's.
+
+    A teacher with a larger input (the same crop, resized) has a finer feature map over the same image area; it is
+    area-averaged onto the student's grid first (each student cell against the teacher cells it covers).
+    """
     aligned = align(student_feature)
-    if aligned.shape != teacher_feature.shape:
+    teacher = teacher_grid(teacher_feature.detach().float(), tuple(aligned.shape[-2:]))
+    if aligned.shape != teacher.shape:
         raise ValueError(f"feature_kd_loss: the aligned student feature {tuple(aligned.shape)} and the teacher's "
-                         f"{tuple(teacher_feature.shape)} differ (feature KD needs the same input size)")
-    return weight * (aligned.float() - teacher_feature.detach().float()).square().sum() / student_feature.shape[0]
+                         f"{tuple(teacher_feature.shape)} differ (feature KD needs a teacher input at least the "
+                         "student's on both sides)")
+    return weight * (aligned.float() - teacher).square().sum() / student_feature.shape[0]
+
+
+def teacher_grid(teacher_feature: torch.Tensor, student_grid: tuple[int, int]) -> torch.Tensor:
+    """The teacher's feature on the student's (h, w) grid: unchanged when the grids match, area-averaged (adaptive
+    average pooling) when the teacher's is at least as fine on both sides; otherwise returned as is (the caller
+    reports the mismatch)."""
+    height, width = teacher_feature.shape[-2:]
+    if (height, width) != tuple(student_grid) and height >= student_grid[0] and width >= student_grid[1]:
+        return F.adaptive_avg_pool2d(teacher_feature, student_grid)
+    return teacher_feature
 
 
 def distillation_decay(epoch: int, max_epochs: int, schedule: DecaySchedule = "linear") -> float:

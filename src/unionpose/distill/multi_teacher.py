@@ -89,9 +89,12 @@ class DistillationObjective(nn.Module):
             raise ValueError(f"loss.feature_kd is set but teacher {teacher.name!r} ({type(teacher).__name__}) gives no "
                              "backbone feature; use a 'checkpoint' teacher online, or set loss.feature_kd: null")
         teacher_size = tuple(getattr(teacher, "input_size", ()))
-        if teacher_size != tuple(teacher.student.input_size):
+        student_size = tuple(teacher.student.input_size)
+        if len(teacher_size) != 2 or teacher_size[0] < student_size[0] or teacher_size[1] < student_size[1]:
             raise ValueError(f"loss.feature_kd: teacher {teacher.name!r} takes {teacher_size} crops but the student "
-                             f"{tuple(teacher.student.input_size)}; feature maps can only be compared at the same size")
+                             f"{student_size}; feature maps can only be compared at the same size or with a teacher "
+                             "input at least the student's on both sides (its feature is then area-averaged onto "
+                             "the student's grid)")
 
     def forward(self, model: nn.Module, batch: dict[str, torch.Tensor], epoch: int,
                 max_epochs: int) -> dict[str, torch.Tensor]:
