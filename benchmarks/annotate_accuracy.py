@@ -27,6 +27,7 @@ from unionpose.apps.labelling import progress_path
 from unionpose.data.config import load_data_config
 from unionpose.skeletons import get_skeleton
 from unionpose.synthetic import PRESETS, generate
+from reporting import emit
 
 SEED = 21
 UNION = get_skeleton("coco17+mpii16")
@@ -71,9 +72,7 @@ def main() -> None:
             "filled": _filled_accuracy(completed, truth),
             "teacher_on_labelled_points": _teacher_accuracy(completed, truth, records, teacher),
             "counts": {k: v for k, v in summary["datasets"][name].items() if k not in ("unreadable_images", "out")}}
-    text = json.dumps(result, indent=1)
-    args.out.write_text(text)
-    print(text)
+    emit(result, args.out)
 
 
 def _matched(completed: dict, truth: dict) -> list[tuple[dict, dict]]:

@@ -12,7 +12,6 @@ Prints one JSON object (also written to --out).
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
 import subprocess
@@ -32,6 +31,7 @@ from unionpose.data.augment import AugmentConfig, TopDownAugmenter
 from unionpose.data.config import load_data_config
 from unionpose.data.dataset import TopDownDataset, half_body_split
 from unionpose.data.mixture import UnionMixture
+from reporting import emit
 
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_CONFIG = REPO / "configs/data/coco_mini_mpii_fixture.yaml"
@@ -158,10 +158,7 @@ def main() -> None:
         "machine": f"{platform.processor() or platform.machine()}, python {platform.python_version()}, "
                    f"opencv {cv2.__version__}",
     }
-    text = json.dumps(report, indent=1)
-    print(text)
-    if args.out:
-        args.out.write_text(text + "\n")
+    emit(report, args.out)
 
 
 if __name__ == "__main__":

@@ -12,26 +12,19 @@ the mean change distillation brings. Prints one JSON object, also written to --o
 from __future__ import annotations
 
 import argparse
-import json
 import time
 from pathlib import Path
 
-import numpy as np
 
 from unionpose.apps.demo import evaluate_models, make_data, train_student
 from unionpose.apps.demo_setup import DEFAULT_SCALE, QUICK_SCALE, STUDENTS
 from unionpose.apps.demo_tables import headline_percent
 from unionpose.apps.demo_weights import shipped_weights, weight_paths
+from reporting import emit, summarise
 
 DATA_SEED = 21
 PAIR = ("unified", "unified_kd")
 NUMBERS = {"mpii_pckh": "mpii", "coco_ap": "coco", "all21_ap": "all21"}      # headline number -> validation set
-
-
-def summarise(values: list[float]) -> dict[str, float]:
-    array = np.asarray(values, dtype=float)
-    return {"mean": float(array.mean()), "std": float(array.std(ddof=1)) if len(array) > 1 else 0.0,
-            "values": [float(v) for v in array]}
 
 
 def main() -> None:
@@ -78,10 +71,7 @@ def main() -> None:
         change = [kd["all21"]["per_keypoint"]["mean KS"][index] - plain["all21"]["per_keypoint"]["mean KS"][index]
                   for plain, kd in zip(metrics["unified"], metrics["unified_kd"])]
         result["per_keypoint_change"][point] = summarise(change)
-    text = json.dumps(result, indent=1)
-    print(text)
-    if args.out:
-        args.out.write_text(text + "\n")
+    emit(result, args.out)
 
 
 if __name__ == "__main__":

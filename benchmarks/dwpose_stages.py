@@ -22,13 +22,14 @@ exactly half of it, which AdamW does not see), as in configs/dwpose. The teacher
 160x128 (a 7% horizontal stretch: its crops are 0.8 as wide as tall, the students' 0.75); its stride-32 feature (5x4)
 is area-averaged onto the student's 4x3 grid for the feature loss.
 
-Every model is scored with flip test and ground-truth boxes: COCO OKS AP over all 21 points and per part (AP with only
-that part's points and sigmas, as COCO-WholeBody scores its parts). Reported per variant: mean and sample standard
-deviation over the seeds, each step's gain (difference of the means, and the mean +- std of the per-seed differences:
-a seed fixes the head's initialisation, the crop order and the augmentation for every variant), whether it is larger
-than the spread, the training cost of each stage (wall seconds of the run, median crops/s), and each variant's mean
-validation curve (AP after every epoch, no flip test). Finished runs are
-reused (their recorded times with them). Prints a table; writes the JSON to --out and the table beside it (.md).
+Every model is scored with flip test and ground-truth boxes: COCO OKS AP over all 21 points and per part (AP with
+only that part's points and sigmas, as COCO-WholeBody scores its parts); the teacher twice, at its own crops and given
+the students' crops as the loss sees it. Reported per variant: mean and sample standard deviation over the seeds,
+each step's gain (difference of the means, and the mean +- std of the per-seed differences: a seed fixes the head's
+initialisation, the crop order and the augmentation for every variant), whether it is larger than the spread, the
+training cost of each stage (wall seconds of the run, median crops/s), and each variant's mean validation curve (AP
+after every epoch, no flip test). Finished runs are reused (their recorded times with them). Prints a table; writes
+the JSON to --out and the table beside it (.md).
 """
 from __future__ import annotations
 
@@ -41,11 +42,24 @@ from statistics import median
 from typing import Any
 
 import numpy as np
+import torch
 
-from unionpose.apps.demo import STUDENT_AUGMENT, make_data
+from unionpose.apps.demo import STUDENT_AUGMENT, make_data, student_schedule
 from unionpose.apps.demo_setup import DEFAULT_SCALE, DemoScale
-from unionpose.apps.demo_weights import corpus_sources, shipped_weights, weight_paths
+from unionpose.apps.demo_weights import corpus_sources, shipped_weights, validation_curve, weight_paths
+from unionpose.core.simcc import default_sigma
+from unionpose.data.sources import DatasetSource
+from unionpose.engine.checkpoint import latest_checkpoint
+from unionpose.engine.config import validate_config
+from unionpose.engine.trainer import train
+from unionpose.eval.evaluate import evaluate_model
+from unionpose.eval.part_ap import part_ap
+from unionpose.infer.topdown import TopDownRunner
+from unionpose.infer.torch_backend import TorchBackend
 from unionpose.models.model_file import read_model_info
+from unionpose.skeletons import get_skeleton
+from unionpose.teachers import CheckpointTeacher, StudentSpace
+from reporting import summarise
 
 DATA_SEED = 21
 VARIANTS = {"plain": "(a) no distillation", "logit": "(b) stage 1: logit KD",
@@ -93,10 +107,7 @@ def variant_config(variant: str, run_dir: Path, data_dir: Path, scale: DemoScale
         "skeleton": "coco_mpii21",
         "model": {"size": scale.student_size, "input": list(scale.input), "init": str(weights["backbone"])},
         "data": {"train": [train["full"]], "val": [val["full"]], "augment": STUDENT_AUGMENT, "mild_last_epochs": 0},
-        "train": {"epochs": scale.student_epochs, "batch_size": scale.batch_size, "lr": scale.lr,
-                  "lr_batch_size": scale.lr_batch_size, "warmup_iters": scale.warmup_iters, "cosine_from_epoch": 0,
-                  "ema": False, "seed": seed, "workers": 1, "val_interval": 1, "validation": "datasets",
-                  "log_interval": 10, "tensorboard": False},
+        "train": student_schedule(scale, seed),
         "output": str(run_dir),
     }
     if variant in ("logit", "logit_feature"):
@@ -116,10 +127,6 @@ def variant_config(variant: str, run_dir: Path, data_dir: Path, scale: DemoScale
 
 def train_variant(config: dict[str, Any]) -> dict[str, float]:
     """Train (or reuse) one run; its wall time is recorded beside it, so a reused run reports it too."""
-    from unionpose.engine.checkpoint import latest_checkpoint
-    from unionpose.engine.config import validate_config
-    from unionpose.engine.trainer import train
-
     run_dir = Path(config["output"])
     cost_file = run_dir / "benchmark_cost.json"
     if (run_dir / "final.safetensors").is_file() and cost_file.is_file():
@@ -144,35 +151,35 @@ def loss_terms(run_dir: Path) -> dict[str, list[float]]:
             for key in terms}
 
 
-def validation_curve(run_dir: Path) -> list[float]:
+def ap_curve(run_dir: Path) -> list[float]:
     """AP (percent, all 21 points, no flip test) after each epoch, from the run's own validation."""
-    from unionpose.apps.demo_weights import validation_curve as curve
-
-    return [100.0 * record["all21/AP"] for record in curve(run_dir / "metrics.jsonl")]
+    return [100.0 * record["all21/AP"] for record in validation_curve(run_dir / "metrics.jsonl")]
 
 
-def score(model: Path, data_dir: Path, out: Path) -> dict[str, float]:
-    """AP (percent) over all 21 points and per part, flip test, ground-truth boxes."""
-    from unionpose.data.sources import DatasetSource
-    from unionpose.eval.evaluate import evaluate_model
-    from unionpose.eval.part_ap import part_ap
-    from unionpose.skeletons import get_skeleton
-
-    source = DatasetSource(**corpus_sources(data_dir, "val")["full"])
+def score(model: Path, source: DatasetSource, truth: dict[str, Any], out: Path) -> dict[str, float]:
+    """AP (percent) over all 21 points and per part, flip test, ground-truth boxes; `truth` is `source`'s annotation
+    file, read once by the caller."""
     evaluation = evaluate_model(model, [source], flip_test=True, out_dir=out, name=out.name)
-    result = evaluation.datasets[source.name].result
     predictions = json.loads((out / f"predictions_{source.name}.json").read_text())
-    truth = json.loads(Path(source.annotations).read_text())
     skeleton = get_skeleton("coco_mpii21")
-    scores = {"all": 100.0 * result["AP"]}
+    scores = {"all": 100.0 * evaluation.datasets[source.name].result["AP"]}
     scores.update({part: 100.0 * part_ap(truth, predictions, skeleton, names)["AP"] for part, names in PARTS.items()})
     return scores
 
 
-def summarise(values: list[float]) -> dict[str, Any]:
-    array = np.asarray(values, dtype=float)
-    return {"mean": float(array.mean()), "std": float(array.std(ddof=1)) if len(array) > 1 else 0.0,
-            "values": [float(v) for v in array]}
+def student_view(teacher_path: Path, student_input: tuple[int, int]) -> TopDownRunner:
+    """The teacher as the distillation loss sees it: given the student's crop (resized to its own input) and its bins
+    resampled to the student's, wrapped as a runner so the same evaluation scores it."""
+    info = read_model_info(teacher_path)
+    teacher = CheckpointTeacher.from_file(teacher_path, StudentSpace(info.skeleton, student_input), TEACHER)
+
+    class StudentViewTeacher(torch.nn.Module):
+        def forward(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+            output = teacher({"image": images})
+            return output.simcc_x, output.simcc_y
+
+    student_info = replace(info, input_size=student_input, sigma=default_sigma(student_input, info.split_ratio))
+    return TopDownRunner(TorchBackend(StudentViewTeacher()), student_info, flip_test=True)
 
 
 def compare(scores: dict[str, list[dict[str, float]]], keys: list[str]) -> dict[str, dict[str, Any]]:
@@ -201,6 +208,9 @@ def format_table(result: dict[str, Any]) -> str:
     teacher = result["teacher"]["scores"]
     lines.append(f"| teacher: {result['teacher']['model']} | {teacher['all']:.2f} | "
                  + " | ".join(f"{teacher[p]:.2f}" for p in PARTS) + " | shipped |")
+    view = result["teacher"]["scores_on_student_crops"]
+    lines.append("| teacher, given the students' crops (as the loss sees it) | " + f"{view['all']:.2f} | "
+                 + " | ".join(f"{view[p]:.2f}" for p in PARTS) + " | |")
     for variant, numbers in result["variants"].items():
         label = numbers["label"]
         cells = [f"{numbers['scores'][k]['mean']:.2f} +- {numbers['scores'][k]['std']:.2f}" for k in keys]
@@ -250,6 +260,8 @@ def main() -> None:
     data_dir = args.work / "data"
     if not (data_dir / "synth_meta.json").is_file():
         make_data(data_dir, scale, DATA_SEED)
+    source = DatasetSource(**corpus_sources(data_dir, "val")["full"])
+    truth = json.loads(Path(source.annotations).read_text())
     variants = [variant for variant in VARIANTS if variant in args.variants]
     scores: dict[str, list[dict[str, float]]] = {variant: [] for variant in variants}
     costs: dict[str, list[dict[str, float]]] = {variant: [] for variant in variants}
@@ -263,11 +275,13 @@ def main() -> None:
             config = variant_config(variant, runs / name, data_dir, scale, seed, weights, settings, stage1)
             print(f"[seed {seed}] {VARIANTS[variant]} ...", flush=True)
             costs[variant].append(train_variant(config))
-            curves[variant].append(validation_curve(runs / name))
+            curves[variant].append(ap_curve(runs / name))
             terms[variant].append(loss_terms(runs / name))
-            scores[variant].append(score(runs / name / "final.safetensors", data_dir, runs / "evaluation" / name))
+            scores[variant].append(score(runs / name / "final.safetensors", source, truth, runs / "evaluation" / name))
             print(f"[seed {seed}] {VARIANTS[variant]}: AP {scores[variant][-1]['all']:.2f}", flush=True)
-    teacher_scores = score(weights[TEACHER], data_dir, args.work / "evaluation_teacher")
+    teacher_scores = score(weights[TEACHER], source, truth, args.work / "evaluation_teacher")
+    teacher_view = score(student_view(weights[TEACHER], scale.input), source, truth,
+                         args.work / "evaluation_teacher_student_view")
     teacher_info = read_model_info(weights[TEACHER])
     teacher_model = f"RTMPose-{teacher_info.model_size} {teacher_info.input_size[0]}x{teacher_info.input_size[1]}"
 
@@ -277,7 +291,8 @@ def main() -> None:
         "loss": {**DWPOSE_LOSS, "decay": settings.decay, "beta": TEACHER_BETA, "feature_kd": settings.feature_kd},
         "stage2": {"epochs": settings.stage2_epochs, "lr": STAGE2_LR, "lr_batch_size": scale.batch_size},
         "parts": PARTS,
-        "teacher": {"file": str(weights[TEACHER]), "model": teacher_model, "scores": teacher_scores},
+        "teacher": {"file": str(weights[TEACHER]), "model": teacher_model, "scores": teacher_scores,
+                    "scores_on_student_crops": teacher_view},
         "variants": {variant: {"label": label,
                                "scores": {k: summarise([s[k] for s in scores[variant]]) for k in keys},
                                "cost": {k: summarise([c[k] for c in costs[variant]])

@@ -16,7 +16,6 @@ import argparse
 import contextlib
 import copy
 import io
-import json
 import os
 import platform
 import time
@@ -31,6 +30,7 @@ from pycocotools.cocoeval import COCOeval
 
 from unionpose.eval import STAT_NAMES, build_ground_truth, coco_keypoint_ap, validate_results
 from unionpose.skeletons import get_skeleton
+from reporting import emit
 
 
 def synthetic_set(people: int, per_image: int, seed: int) -> tuple[dict, list[dict]]:
@@ -142,10 +142,7 @@ def main() -> None:
         "machine": f"{platform.processor() or platform.machine()}, python {platform.python_version()}",
         "load_average": [round(v, 2) for v in os.getloadavg()],
     }
-    text = json.dumps(report, indent=1)
-    print(text)
-    if args.out:
-        args.out.write_text(text + "\n")
+    emit(report, args.out)
 
 
 if __name__ == "__main__":

@@ -18,7 +18,6 @@ and the epochs each needs to reach the 17-point model's own COCO-like AP. Prints
 from __future__ import annotations
 
 import argparse
-import json
 import platform
 import shutil
 import time
@@ -33,6 +32,7 @@ from unionpose.apps.demo_weights import shipped_weights, weight_paths
 from unionpose.engine.config import validate_config
 from unionpose.engine.distributed import init_distributed, shutdown_distributed
 from unionpose.engine.trainer import Trainer
+from reporting import emit
 
 DATA_SEED = 21
 KEYS = {"coco/AP": "coco_ap", "mpii/PCKh@0.5": "mpii_pckh"}
@@ -110,11 +110,7 @@ def main() -> None:
         "final": {name: run["curve"][-1] for name, run in runs.items()},
         "runs": runs, "seconds": round(time.perf_counter() - started, 1),
     }
-    text = json.dumps(result, indent=1)
-    print(text)
-    if args.out:
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(text + "\n")
+    emit(result, args.out)
 
 
 def _source_score(source: Path, data: Path) -> float:

@@ -21,6 +21,7 @@ import torch
 from unionpose.engine.config import validate_config
 from unionpose.engine.trainer import train
 from unionpose.synthetic import PRESETS, generate
+from reporting import emit
 
 DATA_SEED = 3
 
@@ -57,10 +58,7 @@ def main() -> None:
     runs = [memorise(data, lr, args.work / f"lr{lr:g}") for lr in args.lrs]
     result = {"benchmark": "lr_memorise", "model": "rtmpose-t", "input": [128, 96], "batch": 32, "steps": 320,
               "data_seed": DATA_SEED, "torch": torch.__version__, "threads": torch.get_num_threads(), "runs": runs}
-    text = json.dumps(result, indent=1)
-    print(text)
-    if args.out:
-        args.out.write_text(text + "\n")
+    emit(result, args.out)
 
 
 if __name__ == "__main__":

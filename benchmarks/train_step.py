@@ -52,6 +52,7 @@ from unionpose.models import save_model_file
 from unionpose.models.rtmpose import RTMPose
 from unionpose.skeletons import get_skeleton
 from unionpose.synthetic import generate
+from reporting import emit
 
 SKELETON = "coco17"
 TEACHER_SETTINGS = ("none", "online", "cached")
@@ -261,10 +262,7 @@ def main() -> None:
         "load_average": [round(v, 2) for v in os.getloadavg()], "steps": args.steps, "warmup": args.warmup,
         "runs": runs,
     }
-    text = json.dumps(result, indent=1)
-    print(text)
-    if args.out:
-        args.out.write_text(text + "\n")
+    emit(result, args.out)
 
 
 if __name__ == "__main__":

@@ -119,16 +119,22 @@ def stage_config(stage: Stage, out: Path, data_dir: Path, scale: DemoScale, seed
                  "augment": STUDENT_AUGMENT, "mild_last_epochs": 0},
         "teachers": [{"name": name.removeprefix("teacher_"), "kind": "checkpoint", "beta": BETA[name],
                       "path": str(weights[name])} for name in stage.teachers],
-        "train": {"epochs": scale.student_epochs, "batch_size": scale.batch_size, "lr": scale.lr,
-                  "lr_batch_size": scale.lr_batch_size, "warmup_iters": scale.warmup_iters, "cosine_from_epoch": 0,
-                  "freeze_backbone_epochs": scale.freeze_backbone_epochs,
-                  "ema": False, "seed": seed, "workers": 1, "val_interval": 1, "validation": "datasets",
-                  "log_interval": 10, "tensorboard": False},
+        "train": student_schedule(scale, seed),
         "output": str(out / "runs" / stage.name),
     }
     if stage.teachers:
         config["loss"] = {"alpha": ALPHA}
     return config
+
+
+def student_schedule(scale: DemoScale, seed: int) -> dict[str, Any]:
+    """The `train:` section every demo student shares: the scale's epochs, batch and scaled rate, validated with the
+    evaluation protocol after every epoch."""
+    return {"epochs": scale.student_epochs, "batch_size": scale.batch_size, "lr": scale.lr,
+            "lr_batch_size": scale.lr_batch_size, "warmup_iters": scale.warmup_iters, "cosine_from_epoch": 0,
+            "freeze_backbone_epochs": scale.freeze_backbone_epochs,
+            "ema": False, "seed": seed, "workers": 1, "val_interval": 1, "validation": "datasets",
+            "log_interval": 10, "tensorboard": False}
 
 
 def train_student(stage: Stage, out: Path, data_dir: Path, scale: DemoScale, seed: int, weights: dict[str, Path],
